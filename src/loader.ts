@@ -1,0 +1,349 @@
+// The load sequence (libbpf's bpf_object__load): probe the kernel, resolve externs, load BTF, create maps,
+// relocate and load programs, fill prog arrays, and make global data live. Callers close everything on error.
+
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { BTF_FUNC_LINKAGE, BTF_KIND, sanitizeBtf, type Btf } from '../btf/index.js';
+import {
+  btfLoad, type Fd, kernelRelease, kernelVersionCode, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin,
+  possibleCpus, progLoad, raiseMemlockRlimit, isBpffs,
+} from '../syscalls/index.js';
+import { BpfError, NotSupportedError, withContext } from './errors.js';
+import { kernelBtfFeatures, kernelChargesMemlock, needsBtfSanitizing } from './features.js';
+import { BPF_PSEUDO, Insns, POISON_KFUNC_BASE } from './insn.js';
+import { kernelBtf } from './kernel-btf.js';
+import { ATTACH_TYPE, PROG_TYPE, mapTypeName } from './kernel-enums.js';
+import { resolveKconfig } from './kconfig.js';
+import { resolveKsyms, type ResolvedKsym } from './ksyms.js';
+import { linkProgram, type LinkedProgram } from './link-subprogs.js';
+import type { BpfMap } from './map.js';
+import type { BpfObject } from './object.js';
+import { isMapInMap } from './spec/map-defs.js';
+import { MAP_FLAG, MAP_TYPE, mapTypeTakesNoBtf } from './spec/map-types.js';
+import type { MapSpec } from './spec/types.js';
+
+const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
+
+export function loadObject(obj: BpfObject): void {
+  const spec = obj.spec;
+  if (kernelChargesMemlock()) raiseMemlockRlimit();
+
+  // Externs: .kconfig values go into the image before the map is created; ksyms are patched into insns.
+  const kcfgMap = [...obj.maps.values()].find((m) => m.spec.origin === 'kconfig');
+  if (spec.externs.some((e) => e.kind === 'kconfig')) {
+    const image = new Uint8Array(kcfgMap!.globalData!.size);
+    resolveKconfig(spec.externs, image, {
+      extra: obj.options.kconfig,
+      kernelRelease: kernelRelease(),
+      virtual: {
+        LINUX_KERNEL_VERSION: BigInt(kernelVersionCode()),
+        // Both exist on every kernel new enough to load CO-RE objects with BTF (5.15+ and 4.17+).
+        LINUX_HAS_BPF_COOKIE: 1n,
+        LINUX_HAS_SYSCALL_WRAPPER: 1n,
+      },
+    });
+    kcfgMap!.globalData!.write(0, image);
+  }
+  const ksyms = spec.externs.some((e) => e.kind === 'ksym')
+    ? resolveKsyms(spec.externs, spec.btf, () => kernelBtf(obj.options.btfCustomPath))
+    : new Map<number, ResolvedKsym>();
+
+  const btfFd = loadObjectBtf(obj);
+
+  for (const map of obj.maps.values()) createMap(obj, map, btfFd);
+  for (const map of obj.maps.values()) {
+    if (isMapInMap(map.spec.type)) fillSlots(obj, map, (name) => obj.maps.get(name)?.fd, 'map');
+  }
+
+  const withExt = btfFd !== undefined && kernelBtfFeatures().func;
+  for (const prog of obj.programs.values()) {
+    prog.markLoadAttempted();
+    if (!prog.autoload) continue;
+    const linked = linkProgram(spec, prog.spec, withExt);
+    applyRelocations(obj, linked, ksyms);
+    prog.linked = linked;
+    if (!prog.spec.progType) {
+      throw new BpfError(`missing BPF program type for section '${prog.sectionName}'`, {
+        cmd: 'BPF_PROG_LOAD', program: prog.name, errno: 22,
+        advice: 'the section name matches no known SEC() prefix; rename the section (e.g. SEC("socket"), SEC("xdp"), SEC("tp/sched/sched_switch")) or call setType() before load',
+      });
+    }
+    if (prog.spec.sectionDef?.flags.attachBtf) {
+      throw new NotSupportedError(`section '${prog.sectionName}' needs an attach BTF id, which this version resolves only with CO-RE support`, {
+        cmd: 'BPF_PROG_LOAD', program: prog.name, errno: 95,
+      });
+    }
+    const logLevel = prog.logLevel || obj.options.kernelLogLevel || 0;
+    try {
+      const r = progLoad({
+        progType: PROG_TYPE[prog.spec.progType] ?? 0,
+        expectedAttachType: prog.spec.expectedAttachType ? (ATTACH_TYPE[prog.spec.expectedAttachType] ?? 0) : 0,
+        insns: linked.insns,
+        license: spec.license,
+        kernVersion: spec.kernVersion || kernelVersionCode(),
+        progFlags: prog.spec.progFlags,
+        name: prog.name.slice(0, 15),
+        btfFd,
+        funcInfo: linked.funcInfo,
+        funcInfoRecSize: linked.funcInfoRecSize,
+        lineInfo: linked.lineInfo,
+        lineInfoRecSize: linked.lineInfoRecSize,
+        logLevel,
+      }, `prog ${prog.name}`);
+      prog.fdOwner = r.fd;
+      prog.verifierLog = r.log;
+    } catch (e) {
+      throw withContext(e, { program: prog.name });
+    }
+  }
+
+  for (const map of obj.maps.values()) {
+    if (map.spec.type === MAP_TYPE.PROG_ARRAY) fillSlots(obj, map, (name) => obj.programs.get(name)?.loaded ? obj.programs.get(name)!.fd : undefined, 'program');
+  }
+
+  for (const map of obj.maps.values()) {
+    const gd = map.globalData;
+    if (!gd) continue;
+    const frozen = (map.spec.mapFlags & MAP_FLAG.RDONLY_PROG) !== 0;
+    gd.goLive(map.fd, (map.spec.mapFlags & MAP_FLAG.MMAPABLE) !== 0, frozen);
+  }
+}
+
+/** Loads the object's BTF (sanitized for this kernel). A failure is not fatal, as in libbpf. */
+function loadObjectBtf(obj: BpfObject): number | undefined {
+  const btf = obj.spec.btf;
+  if (!btf) return undefined;
+  const features = kernelBtfFeatures();
+  if (!features.btf) return undefined;
+  // Hidden global functions are verified as static ones, which gives the verifier more context.
+  for (const p of obj.spec.programs) {
+    if (!p.markBtfStatic) continue;
+    const id = btf.findOne(p.name, BTF_KIND.FUNC);
+    if (id === undefined) continue;
+    const t = btf.type(id);
+    if (t.kind === BTF_KIND.FUNC) btf.setType(id, { ...t, linkage: BTF_FUNC_LINKAGE.STATIC });
+  }
+  const toLoad: Btf = needsBtfSanitizing(features) ? sanitizeBtf(btf, features) : btf;
+  let fd: Fd;
+  try {
+    fd = btfLoad(toLoad.encode());
+  } catch (e) {
+    process.emitWarning(`tsbpf: object '${obj.name}': loading BTF failed, continuing without it: ${(e as Error).message}`);
+    return undefined;
+  }
+  obj.btfFdClose = () => fd.close();
+  return fd.fd;
+}
+
+function createMap(obj: BpfObject, map: BpfMap, btfFd: number | undefined): void {
+  const s = map.spec;
+  try {
+    if (s.type === MAP_TYPE.PERF_EVENT_ARRAY && s.maxEntries === 0) s.maxEntries = possibleCpus();
+    if (s.pinning === 1) {
+      const path = `${obj.options.pinRootPath ?? DEFAULT_PIN_ROOT}/${s.name}`;
+      const reused = reusePinned(map, path);
+      if (reused) return;
+      map.fdOwner = create(s, btfFd);
+      populate(map);
+      pinNew(map, path);
+      return;
+    }
+    map.fdOwner = create(s, btfFd);
+    populate(map);
+  } catch (e) {
+    throw withContext(e, { map: map.name });
+  }
+}
+
+function create(s: MapSpec, btfFd: number | undefined): Fd {
+  let innerFd: Fd | undefined;
+  try {
+    if (isMapInMap(s.type)) {
+      if (!s.inner) throw new BpfError('map-in-map needs an inner map definition (__array(values, ...))', { cmd: 'BPF_MAP_CREATE', errno: 22 });
+      if (s.inner.type === MAP_TYPE.PERF_EVENT_ARRAY && s.inner.maxEntries === 0) s.inner.maxEntries = possibleCpus();
+      innerFd = create(s.inner, btfFd);
+    }
+    const noBtf = mapTypeTakesNoBtf(s.type);
+    const base = {
+      mapType: s.type, keySize: s.keySize, valueSize: s.valueSize, maxEntries: s.maxEntries, mapFlags: s.mapFlags,
+      numaNode: s.numaNode, mapExtra: s.mapExtra, name: s.kernelName, innerMapFd: innerFd?.fd,
+    };
+    const withBtf = btfFd !== undefined && !noBtf && (s.btfKeyTypeId || s.btfValueTypeId);
+    if (!withBtf) return mapCreate(base, `map ${s.name}`);
+    try {
+      return mapCreate({ ...base, btfFd, btfKeyTypeId: s.btfKeyTypeId, btfValueTypeId: s.btfValueTypeId }, `map ${s.name}`);
+    } catch (e) {
+      // libbpf retries without BTF: old kernels reject BTF for some map types.
+      try {
+        const fd = mapCreate(base, `map ${s.name}`);
+        s.btfKeyTypeId = 0;
+        s.btfValueTypeId = 0;
+        return fd;
+      } catch {
+        throw explainMapCreate(e, s);
+      }
+    }
+  } catch (e) {
+    throw explainMapCreate(e, s);
+  } finally {
+    innerFd?.close();
+  }
+}
+
+function explainMapCreate(e: unknown, s: MapSpec): unknown {
+  if (!(e instanceof BpfError) || e.advice || e.errno !== 22) return e;
+  return new BpfError(`${e.message}`, {
+    errno: e.errno, syscall: e.syscall, cmd: e.cmd,
+    advice: `check the attributes of this ${mapTypeName(s.type)} map (key ${s.keySize} B, value ${s.valueSize} B, max_entries ${s.maxEntries}, flags 0x${s.mapFlags.toString(16)}); the kernel may also not support this map type`,
+    cause: e,
+  });
+}
+
+/** Global data: write the image, then freeze read-only sections (the kernel then forbids user writes). */
+function populate(map: BpfMap): void {
+  const gd = map.globalData;
+  if (!gd) return;
+  mapUpdateElem(map.fd, new Uint8Array(4), gd.snapshot(), 0);
+  if (map.spec.mapFlags & MAP_FLAG.RDONLY_PROG) mapFreeze(map.fd);
+}
+
+function reusePinned(map: BpfMap, path: string): boolean {
+  if (!existsSync(path)) return false;
+  let fd: Fd;
+  try {
+    fd = objGet(path);
+  } catch (e) {
+    if (e instanceof BpfError && e.errno === 2) return false;
+    throw e;
+  }
+  const info = mapInfo(fd.fd);
+  const s = map.spec;
+  const same = info.type === s.type && info.keySize === s.keySize && info.valueSize === s.valueSize && info.maxEntries === s.maxEntries
+    && maskFlags(info.mapFlags, s.type) === maskFlags(s.mapFlags, s.type) && BigInt(info.mapExtra ?? 0) === s.mapExtra;
+  if (!same) {
+    fd.close();
+    throw new BpfError(`the map pinned at ${path} is incompatible with this object's definition`, {
+      cmd: 'reuse pinned map', errno: 22,
+      advice: `pinned: ${mapTypeName(info.type)} key ${info.keySize} value ${info.valueSize} max_entries ${info.maxEntries} flags 0x${info.mapFlags.toString(16)}; `
+        + `wanted: ${mapTypeName(s.type)} key ${s.keySize} value ${s.valueSize} max_entries ${s.maxEntries} flags 0x${s.mapFlags.toString(16)}. Remove the pin (rm ${path}) or align the definitions`,
+    });
+  }
+  map.fdOwner = fd;
+  map.setPinnedAt(path);
+  return true;
+}
+
+/** Devmaps get BPF_F_RDONLY_PROG added by the kernel, which must not make a pinned one incompatible. */
+function maskFlags(flags: number, type: number): number {
+  return type === MAP_TYPE.DEVMAP || type === MAP_TYPE.DEVMAP_HASH ? flags & ~MAP_FLAG.RDONLY_PROG : flags;
+}
+
+function pinNew(map: BpfMap, path: string): void {
+  const dir = dirname(path);
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!isBpffs(dir)) {
+    throw new BpfError(`cannot pin map at ${path}: ${dir} is not on a BPF filesystem`, {
+      cmd: 'BPF_OBJ_PIN', errno: 22, advice: 'mount bpffs first: mount -t bpf bpf /sys/fs/bpf (or set pinRootPath to a bpffs directory)',
+    });
+  }
+  try {
+    objPin(map.fd, path);
+  } catch (e) {
+    // Another process pinned it between our check and our pin: use theirs, as libbpf does.
+    if (e instanceof BpfError && e.errno === 17) {
+      map.fdOwner?.close();
+      map.fdOwner = undefined;
+      if (reusePinned(map, path)) return;
+    }
+    throw e;
+  }
+  map.setPinnedAt(path);
+}
+
+function fillSlots(obj: BpfObject, map: BpfMap, fdOf: (name: string) => number | undefined, what: string): void {
+  const key = new Uint8Array(4);
+  const value = new Uint8Array(4);
+  const kv = new DataView(key.buffer);
+  const vv = new DataView(value.buffer);
+  map.spec.initSlots.forEach((name, i) => {
+    if (!name) return;
+    const fd = fdOf(name);
+    if (fd === undefined) {
+      if (what === 'program') return; // not autoloaded: libbpf leaves the slot empty
+      throw new BpfError(`map '${map.name}': slot ${i} refers to ${what} '${name}', which does not exist`, { map: map.name, errno: 3 });
+    }
+    kv.setUint32(0, i, true);
+    vv.setUint32(0, fd, true);
+    try {
+      mapUpdateElem(map.fd, key, value, 0);
+    } catch (e) {
+      throw withContext(e, { map: map.name, cmd: `initialize slot [${i}] to ${what} '${name}'` });
+    }
+  });
+  void obj;
+}
+
+/** Patches map fds, global variable offsets and extern values into the linked instructions. */
+function applyRelocations(obj: BpfObject, linked: LinkedProgram, ksyms: Map<number, ResolvedKsym>): void {
+  const insns = new Insns(linked.insns);
+  const maps = obj.spec.maps;
+  for (const r of linked.relocs) {
+    const i = r.insnIdx;
+    switch (r.kind) {
+      case 'map': {
+        insns.setSrc(i, BPF_PSEUDO.MAP_FD);
+        insns.setImm(i, mapFd(obj, maps[r.mapIndex]!));
+        break;
+      }
+      case 'data': {
+        insns.setImm(i + 1, insns.imm(i) + r.symOff);
+        insns.setSrc(i, BPF_PSEUDO.MAP_VALUE);
+        insns.setImm(i, mapFd(obj, maps[r.mapIndex]!));
+        break;
+      }
+      case 'externLd64': {
+        const ext = obj.spec.externs[r.externIndex]!;
+        if (ext.kind === 'kconfig') {
+          const kcfg = maps.find((m) => m.origin === 'kconfig')!;
+          insns.setSrc(i, BPF_PSEUDO.MAP_VALUE);
+          insns.setImm(i, mapFd(obj, kcfg));
+          insns.setImm(i + 1, ext.kconfig!.dataOff);
+          break;
+        }
+        const res = ksyms.get(r.externIndex);
+        if (ext.ksym!.typeId && res?.kernelBtfId !== undefined) {
+          insns.setSrc(i, BPF_PSEUDO.BTF_ID);
+          insns.setImm(i, res.kernelBtfId);
+          insns.setImm(i + 1, res.btfObjFd ?? 0);
+        } else {
+          // Typeless ksyms, and unresolved weak typed ones, are plain 64-bit constants (0 when unresolved).
+          const addr = res?.addr ?? 0n;
+          insns.setImm(i, Number(BigInt.asIntN(32, addr & 0xffffffffn)));
+          insns.setImm(i + 1, Number(BigInt.asIntN(32, addr >> 32n)));
+        }
+        break;
+      }
+      case 'externCall': {
+        const res = ksyms.get(r.externIndex);
+        if (res?.kernelBtfId !== undefined) {
+          insns.setSrc(i, BPF_PSEUDO.KFUNC_CALL);
+          insns.setImm(i, res.kernelBtfId);
+          insns.setOff(i, res.btfFdIdx ?? 0);
+        } else {
+          // An unresolved weak kfunc becomes a call to an invalid helper id that names the extern, as in
+          // libbpf: the verifier rejects it only if the call is reachable.
+          insns.setSrc(i, 0);
+          insns.setImm(i, POISON_KFUNC_BASE + r.externIndex);
+          insns.setOff(i, 0);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
+function mapFd(obj: BpfObject, spec: MapSpec): number {
+  return obj.maps.get(spec.name)!.fd;
+}

@@ -1,0 +1,165 @@
+// BpfObject: open (parse only) and load (create maps, relocate and load programs), libbpf's lifecycle.
+
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Btf } from '../btf/index.js';
+import { BpfError, ParseError, StateError, withContext } from './errors.js';
+import { GlobalData } from './global-data.js';
+import { BpfMap } from './map.js';
+import { Program } from './program.js';
+import { loadObject } from './loader.js';
+import { parseObject } from './spec/parse-object.js';
+import type { ObjectSpec } from './spec/types.js';
+
+export interface OpenOptions {
+  /** Overrides the object name (default: the file's basename up to its first '.'). */
+  objectName?: string;
+  /** Ignore unknown attributes in BTF map definitions (libbpf's relaxed_maps). */
+  relaxedMaps?: boolean;
+  /** Where maps with pinning = LIBBPF_PIN_BY_NAME are pinned (default /sys/fs/bpf). */
+  pinRootPath?: string;
+  /** Extra Kconfig text (`CONFIG_FOO=y` lines) for `__kconfig` externs, taking precedence over the kernel's. */
+  kconfig?: string;
+  /** A BTF file describing the target kernel, used instead of /sys/kernel/btf/vmlinux. */
+  btfCustomPath?: string;
+  /** Verifier log level for every program (0: log only on failure; 1 or 2: always). */
+  kernelLogLevel?: number;
+}
+
+export class BpfObject {
+  readonly name: string;
+  /** Entry-point programs by C function name, in section and offset order. */
+  readonly programs: Map<string, Program>;
+  /** Maps by name: user maps by variable name, global data maps by ELF section name ('.bss', '.rodata', ...). */
+  readonly maps: Map<string, BpfMap>;
+  /** @internal */ readonly spec: ObjectSpec;
+  /** @internal */ readonly options: OpenOptions;
+  /** @internal */ btfFdClose: (() => void) | undefined;
+  private state: 'opened' | 'loading' | 'loaded' | 'failed' | 'closed' = 'opened';
+
+  private constructor(spec: ObjectSpec, options: OpenOptions) {
+    this.spec = spec;
+    this.options = options;
+    this.name = spec.name;
+    this.programs = new Map();
+    for (const p of spec.programs) {
+      if (!p.isSubprog) this.programs.set(p.name, new Program(p, spec.name));
+    }
+    this.maps = new Map();
+    try {
+      for (const m of spec.maps) {
+        const gd = m.origin === 'user' ? undefined : new GlobalData(m.valueSize, m.initialData);
+        this.maps.set(m.name, new BpfMap(m, spec.name, gd));
+      }
+    } catch (e) {
+      for (const m of this.maps.values()) m.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Parses a BPF object (a path or its bytes). Nothing is created in the kernel yet; global data images
+   * are allocated and writable, programs and maps can be adjusted until load().
+   */
+  static open(pathOrBytes: string | Uint8Array, opts: OpenOptions = {}): BpfObject {
+    let bytes: Uint8Array;
+    let name: string;
+    if (typeof pathOrBytes === 'string') {
+      try {
+        bytes = readFileSync(pathOrBytes);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        throw new BpfError(`failed to read BPF object '${pathOrBytes}': ${err.message}`, { cmd: 'open', errno: err.errno ? Math.abs(err.errno) : 2, cause: e });
+      }
+      name = opts.objectName ?? basename(pathOrBytes).split('.')[0]!;
+    } else if (pathOrBytes instanceof Uint8Array) {
+      bytes = pathOrBytes;
+      name = opts.objectName ?? `obj-${bytes.length.toString(16)}`;
+    } else {
+      throw new BpfError('BpfObject.open takes a file path or the bytes of a BPF object', { cmd: 'open', errno: 22 });
+    }
+    let spec: ObjectSpec;
+    try {
+      spec = parseObject(bytes, { name, relaxedMaps: opts.relaxedMaps });
+    } catch (e) {
+      throw withContext(asBpfError(e), { object: name });
+    }
+    return new BpfObject(spec, opts);
+  }
+
+  /** The object's BTF (after open-time fixups), if it has any. */
+  get btf(): Btf | undefined {
+    return this.spec.btf;
+  }
+  get license(): string {
+    return this.spec.license;
+  }
+  get kernVersion(): number {
+    return this.spec.kernVersion;
+  }
+  get loaded(): boolean {
+    return this.state === 'loaded';
+  }
+
+  program(name: string): Program {
+    const p = this.programs.get(name);
+    if (!p) throw new BpfError(`object '${this.name}' has no program '${name}' (it has: ${[...this.programs.keys()].join(', ') || 'none'})`, { object: this.name, errno: 2 });
+    return p;
+  }
+
+  map(name: string): BpfMap {
+    const m = this.maps.get(name);
+    if (!m) throw new BpfError(`object '${this.name}' has no map '${name}' (it has: ${[...this.maps.keys()].join(', ') || 'none'})`, { object: this.name, errno: 2 });
+    return m;
+  }
+
+  /**
+   * Creates the maps, relocates and loads the programs, and makes global data live. On failure
+   * everything created so far is closed and the error says which step, map or program failed.
+   */
+  async load(): Promise<void> {
+    this.loadSync();
+  }
+
+  loadSync(): void {
+    if (this.state === 'closed') throw new StateError(`object '${this.name}' is closed`, { object: this.name });
+    if (this.state !== 'opened') throw new StateError(`object '${this.name}' can be loaded only once (it is ${this.state})`, { object: this.name, errno: 22 });
+    this.state = 'loading';
+    try {
+      loadObject(this);
+      this.state = 'loaded';
+    } catch (e) {
+      this.state = 'failed';
+      this.releaseKernelObjects();
+      throw withContext(asBpfError(e), { object: this.name });
+    }
+  }
+
+  /** Closes every program, map and the BTF object. Pinned objects stay in bpffs. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.releaseKernelObjects();
+    for (const m of this.maps.values()) m.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  private releaseKernelObjects(): void {
+    for (const p of this.programs.values()) p.close();
+    for (const m of this.maps.values()) {
+      m.fdOwner?.close();
+      m.fdOwner = undefined;
+    }
+    this.btfFdClose?.();
+    this.btfFdClose = undefined;
+  }
+}
+
+function asBpfError(e: unknown): BpfError {
+  if (e instanceof BpfError) return e;
+  // A bug in a parser must still surface as a BpfError that says where, never as a bare TypeError.
+  return new ParseError(`internal error while processing the object: ${(e as Error)?.message ?? String(e)}`, {}, { cause: e });
+}
