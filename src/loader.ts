@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { BTF_FUNC_LINKAGE, BTF_KIND, sanitizeBtf, type Btf } from '../btf/index.js';
 import {
   btfLoad, type Fd, kernelRelease, kernelVersionCode, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin,
-  possibleCpus, progLoad, raiseMemlockRlimit, isBpffs,
+  possibleCpus, progLoadWithLog, raiseMemlockRlimit, isBpffs,
 } from '../syscalls/index.js';
 import { BpfError, NotSupportedError, withContext } from './errors.js';
 import { kernelBtfFeatures, kernelChargesMemlock, needsBtfSanitizing } from './features.js';
@@ -20,7 +20,8 @@ import type { BpfMap } from './map.js';
 import type { BpfObject } from './object.js';
 import { isMapInMap } from './spec/map-defs.js';
 import { MAP_FLAG, MAP_TYPE, mapTypeTakesNoBtf } from './spec/map-types.js';
-import type { MapSpec } from './spec/types.js';
+import type { MapSpec, ProgramSpec } from './spec/types.js';
+import { sectionTarget } from './section-defs.js';
 
 const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
 
@@ -68,14 +69,10 @@ export function loadObject(obj: BpfObject): void {
         advice: 'the section name matches no known SEC() prefix; rename the section (e.g. SEC("socket"), SEC("xdp"), SEC("tp/sched/sched_switch")) or call setType() before load',
       });
     }
-    if (prog.spec.sectionDef?.flags.attachBtf) {
-      throw new NotSupportedError(`section '${prog.sectionName}' needs an attach BTF id, which this version resolves only with CO-RE support`, {
-        cmd: 'BPF_PROG_LOAD', program: prog.name, errno: 95,
-      });
-    }
+    const attachBtfId = prog.spec.sectionDef?.flags.attachBtf ? resolveAttachBtfId(obj, prog.spec) : undefined;
     const logLevel = prog.logLevel || obj.options.kernelLogLevel || 0;
     try {
-      const r = progLoad({
+      const r = progLoadWithLog({
         progType: PROG_TYPE[prog.spec.progType] ?? 0,
         expectedAttachType: prog.spec.expectedAttachType ? (ATTACH_TYPE[prog.spec.expectedAttachType] ?? 0) : 0,
         insns: linked.insns,
@@ -84,6 +81,7 @@ export function loadObject(obj: BpfObject): void {
         progFlags: prog.spec.progFlags,
         name: prog.name.slice(0, 15),
         btfFd,
+        attachBtfId,
         funcInfo: linked.funcInfo,
         funcInfoRecSize: linked.funcInfoRecSize,
         lineInfo: linked.lineInfo,
@@ -91,9 +89,9 @@ export function loadObject(obj: BpfObject): void {
         logLevel,
       }, `prog ${prog.name}`);
       prog.fdOwner = r.fd;
-      prog.verifierLog = r.log;
+      prog.verifierLog = r.log || undefined;
     } catch (e) {
-      throw withContext(e, { program: prog.name });
+      throw withContext(explainProgLoad(e, prog.spec), { program: prog.name });
     }
   }
 
@@ -342,6 +340,48 @@ function applyRelocations(obj: BpfObject, linked: LinkedProgram, ksyms: Map<numb
         break;
     }
   }
+}
+
+/** Turns the refusals whose errno alone says little into errors that say what to do. */
+function explainProgLoad(e: unknown, p: ProgramSpec): unknown {
+  if (!(e instanceof BpfError)) return e;
+  const emptyLog = !e.log || !e.log.trim();
+  if (e.errno === 1 && emptyLog && p.progType === 'BPF_PROG_TYPE_TRACING' && process.geteuid?.() === 0) {
+    return new NotSupportedError(`the kernel refused to load ${p.expectedAttachType ?? 'tracing'} program '${p.name}' (EPERM with an empty verifier log)`, {
+      errno: 1, syscall: 'bpf', cmd: 'BPF_PROG_LOAD', log: e.log, cause: e,
+      advice: 'this kernel does not allow BPF trampolines here (fentry/fexit/fmod_ret need CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS and an architecture that supports them); use a tp_btf, raw_tp or kprobe program instead',
+    });
+  }
+  return e;
+}
+
+/**
+ * tp_btf, fentry/fexit/fmod_ret, lsm and iter programs name their target in the section
+ * (SEC("tp_btf/sched_switch")); the kernel wants the BTF id of the matching vmlinux type.
+ */
+function resolveAttachBtfId(obj: BpfObject, p: ProgramSpec): number {
+  const def = p.sectionDef!;
+  const target = sectionTarget(def, p.sectionName.replace(/^\?/, ''));
+  if (!target) {
+    throw new BpfError(`section '${p.sectionName}' names no attach target`, {
+      cmd: 'BPF_PROG_LOAD', program: p.name, errno: 22, advice: `write the target in the section name, e.g. SEC("${def.sec.replace(/[+/]+$/, '')}/<function>")`,
+    });
+  }
+  if (target.includes(':')) {
+    throw new NotSupportedError(`attach target '${target}' is in a kernel module; module BTF targets are not supported yet`, { cmd: 'BPF_PROG_LOAD', program: p.name, errno: 95 });
+  }
+  const attach = p.expectedAttachType;
+  const [prefix, kind] = attach === 'BPF_TRACE_RAW_TP' ? ['btf_trace_', BTF_KIND.TYPEDEF]
+    : attach === 'BPF_LSM_MAC' || attach === 'BPF_LSM_CGROUP' ? ['bpf_lsm_', BTF_KIND.FUNC]
+    : attach === 'BPF_TRACE_ITER' ? ['bpf_iter_', BTF_KIND.FUNC]
+    : ['', BTF_KIND.FUNC];
+  const id = kernelBtf(obj.options.btfCustomPath).findOne(prefix + target, kind);
+  if (id === undefined) {
+    throw new BpfError(`attach target '${prefix}${target}' not found in the kernel's BTF`, {
+      cmd: 'BPF_PROG_LOAD', program: p.name, errno: 3, advice: 'check the name in the section (it must be a kernel function or tracepoint this kernel has)',
+    });
+  }
+  return id;
 }
 
 function mapFd(obj: BpfObject, spec: MapSpec): number {
