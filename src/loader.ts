@@ -91,7 +91,10 @@ export function loadObject(obj: BpfObject): void {
       prog.fdOwner = r.fd;
       prog.verifierLog = r.log || undefined;
     } catch (e) {
-      throw withContext(explainProgLoad(e, prog.spec), { program: prog.name });
+      const err = explainProgLoad(e, prog.spec);
+      // The syscall layer only knows the kernel's 15-character name; the C function name is the useful one.
+      if (err instanceof BpfError) err.program = undefined;
+      throw withContext(err, { program: prog.name });
     }
   }
 

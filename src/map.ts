@@ -133,8 +133,9 @@ export class BpfMap {
   }
 
   /**
-   * The value for `key`, or undefined if absent. Per-CPU maps return one Uint8Array per possible CPU
-   * (use lookupInto for libbpf's flat layout). Queues and stacks take no key: use lookupAndDelete or peek.
+   * The value for `key`, or undefined if absent. Per-CPU maps return libbpf's flat layout (one
+   * 8-byte-aligned slot per possible CPU); lookupPerCpu splits it. Queues and stacks take no key: use
+   * lookupAndDelete/pop or peek.
    */
   lookup(key: Uint8Array, flags = 0): Uint8Array | undefined {
     const out = new Uint8Array(this.valueBufferSize);

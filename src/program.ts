@@ -120,12 +120,18 @@ export class Program {
   }
 
   testRunSync(opts: TestRunOptions = {}): TestRunResult {
+    // SYSCALL programs write their ctx back into ctx_in, and they and raw tracepoints refuse ctx_out.
+    const t = this.spec.progType;
+    const ctxInPlace = t === 'BPF_PROG_TYPE_SYSCALL';
+    const noCtxOut = ctxInPlace || t === 'BPF_PROG_TYPE_RAW_TRACEPOINT' || t === 'BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE'
+      || t === 'BPF_PROG_TYPE_TRACING';
+    const ctxIn = ctxInPlace && opts.ctx ? opts.ctx.slice() : opts.ctx;
     try {
       const r = progTestRun(this.fd, {
         dataIn: opts.data,
         dataSizeOut: opts.data ? (opts.dataSizeOut ?? opts.data.length + 256) : opts.dataSizeOut,
-        ctxIn: opts.ctx,
-        ctxSizeOut: opts.ctx ? (opts.ctxSizeOut ?? opts.ctx.length) : opts.ctxSizeOut,
+        ctxIn,
+        ctxSizeOut: opts.ctx && !noCtxOut ? (opts.ctxSizeOut ?? opts.ctx.length) : noCtxOut ? undefined : opts.ctxSizeOut,
         repeat: opts.repeat,
         flags: opts.flags,
         cpu: opts.cpu,
@@ -134,6 +140,7 @@ export class Program {
       const out: TestRunResult = { retval: r.retval, duration: r.duration };
       if (r.dataOut) out.data = r.dataOut;
       if (r.ctxOut) out.ctx = r.ctxOut;
+      else if (ctxInPlace && ctxIn) out.ctx = ctxIn;
       return out;
     } catch (e) {
       throw withContext(e, { object: this.objectName, program: this.name });

@@ -1,0 +1,12 @@
+// Public surface of the pure BTF layer: raw BTF and .BTF.ext parsing, lazy type access and name
+// lookup, size/alignment queries, mutation and encoding, loader fixups and kernel sanitizing.
+export * from './types.js';
+export { Btf } from './btf.js';
+export type { BtfParseOptions } from './btf.js';
+export { parseBtfExt } from './ext.js';
+export type { BtfExt, BtfExtFuncInfo, BtfExtLineInfo, BtfExtCoreRelo } from './ext.js';
+export { fixupDatasecs, layoutExterns } from './fixup.js';
+export type { ExternLayout, KconfigExtern, KsymExtern } from './fixup.js';
+export { sanitizeBtf, featureProbeBtf } from './sanitize.js';
+export type { BtfFeatures } from './sanitize.js';
+export { dumpRaw, dumpRawType } from './dump-raw.js';
