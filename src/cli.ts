@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// The `tsbpf` command, with bpftool's verb syntax: `tsbpf [--json] OBJECT VERB ...`.
+// Each object lives in its own module under cli/ (gen.ts, btf.ts, prog.ts, map.ts, link.ts, feature.ts),
+// exporting `run(args, opts): Promise<number>`, so that adding a verb touches no shared file.
+
+import { BpfError } from './errors.js';
+
+export interface CliOptions {
+  json: boolean;
+  pretty: boolean;
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+export type CliCommand = (args: string[], opts: CliOptions) => Promise<number>;
+
+const OBJECTS = ['gen', 'btf', 'prog', 'map', 'link', 'feature'] as const;
+
+const USAGE = `Usage: tsbpf [--json|-j] [--pretty|-p] OBJECT COMMAND ...
+  OBJECT := { ${OBJECTS.join(' | ')} }
+  e.g.    tsbpf gen skeleton FILE.bpf.o [name NAME]
+          tsbpf btf dump file /sys/kernel/btf/vmlinux format c`;
+
+export async function main(argv: string[], io: Pick<CliOptions, 'out' | 'err'> = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+}): Promise<number> {
+  const opts: CliOptions = { json: false, pretty: false, ...io };
+  const args: string[] = [];
+  for (const a of argv) {
+    if (a === '--json' || a === '-j') opts.json = true;
+    else if (a === '--pretty' || a === '-p') opts.json = opts.pretty = true;
+    else if (a === '--help' || a === '-h' || a === 'help') return usage(io, 0);
+    else args.push(a);
+  }
+  const object = args.shift();
+  if (!object) return usage(io, 1);
+  // bpftool accepts any unique prefix of an object name ('p' for prog is ambiguous, 'pr' is not).
+  const matches = OBJECTS.filter((o) => o.startsWith(object));
+  const name = matches.length === 1 ? matches[0] : OBJECTS.find((o) => o === object);
+  if (!name) {
+    io.err(`tsbpf: unknown object '${object}'\n`);
+    return usage(io, 1);
+  }
+  let mod: { run?: CliCommand };
+  try {
+    mod = (await import(`./cli/${name}.js`)) as { run?: CliCommand };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
+      io.err(`tsbpf: '${name}' is not implemented yet\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (!mod.run) throw new Error(`cli/${name} exports no run()`);
+  try {
+    return await mod.run(args, opts);
+  } catch (e) {
+    if (e instanceof BpfError) {
+      if (opts.json) io.out(`${JSON.stringify({ error: e.message, errno: e.errno || undefined, code: e.code })}\n`);
+      else io.err(`Error: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+function usage(io: Pick<CliOptions, 'out' | 'err'>, code: number): number {
+  (code ? io.err : io.out)(`${USAGE}\n`);
+  return code;
+}
+
+// Run when executed directly (node dist/src/cli.js, or tsx src/cli.ts), not when imported by tests.
+const invoked = process.argv[1] ?? '';
+if (/[\\/]cli\.(ts|js)$/.test(invoked)) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  }, (e: unknown) => {
+    process.stderr.write(`tsbpf: internal error: ${(e as Error)?.stack ?? e}\n`);
+    process.exitCode = 70;
+  });
+}
