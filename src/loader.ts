@@ -249,6 +249,8 @@ function pinNew(map: BpfMap, path: string): void {
   }
   try {
     objPin(map.fd, path);
+    map.setPinnedAt(path, true);
+    return;
   } catch (e) {
     // Another process pinned it between our check and our pin: use theirs, as libbpf does.
     if (e instanceof BpfError && e.errno === 17) {
@@ -258,7 +260,6 @@ function pinNew(map: BpfMap, path: string): void {
     }
     throw e;
   }
-  map.setPinnedAt(path);
 }
 
 function fillSlots(obj: BpfObject, map: BpfMap, fdOf: (name: string) => number | undefined, what: string): void {

@@ -35,6 +35,7 @@ export class BpfMap {
   private readonly objectName: string;
   private closed = false;
   private pinnedAt: string | undefined;
+  private pinnedByLoad = false;
   /** Scratch buffer for lookups that return a copy. */
   private scratch: Uint8Array | undefined;
 
@@ -281,8 +282,15 @@ export class BpfMap {
     this.pinnedAt = undefined;
   }
 
-  /** @internal */ setPinnedAt(path: string | undefined): void {
+  /** @internal */ setPinnedAt(path: string | undefined, byLoad = false): void {
     this.pinnedAt = path;
+    this.pinnedByLoad = byLoad;
+  }
+
+  /** @internal Undoes a pin made by a load that then failed (a reused pin stays: it was not ours). */
+  unpinIfPinnedByLoad(): void {
+    if (this.pinnedByLoad) this.unpin();
+    this.pinnedByLoad = false;
   }
 
   /** Closes the map fd (the kernel map lives on while programs or pins hold it). */

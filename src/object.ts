@@ -130,6 +130,7 @@ export class BpfObject {
       this.state = 'loaded';
     } catch (e) {
       this.state = 'failed';
+      for (const m of this.maps.values()) m.unpinIfPinnedByLoad();
       this.releaseKernelObjects();
       throw withContext(asBpfError(e), { object: this.name });
     }

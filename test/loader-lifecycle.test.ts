@@ -1,0 +1,208 @@
+// The object lifecycle on the real kernel: failed loads leave nothing behind, pinning by name reuses or
+// refuses pinned maps, sizes can change before load, and the errors users hit first explain themselves.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BTF_KIND, sanitizeBtf } from '../btf/index.js';
+import { BpfError, BpfObject, StateError, VerifierError } from '../src/index.js';
+import { btfLoad, getNextId, liveFds, mapGetFdById, mapInfo } from '../syscalls/index.js';
+import { compileBpf, REPO_ROOT } from './support/compile.js';
+
+const OBJ = compileBpf('lifecycle');
+const PIN_ROOT = '/sys/fs/bpf/tsbpf-test-lifecycle';
+
+function kernelIds(kind: 'map' | 'prog' | 'btf'): Set<number> {
+  const ids = new Set<number>();
+  for (let id = getNextId(kind, 0); id; id = getNextId(kind, id)) ids.add(id);
+  return ids;
+}
+
+function cleanPins(): void {
+  for (const name of ['shared_counts']) {
+    const p = join(PIN_ROOT, name);
+    if (existsSync(p)) unlinkSync(p);
+  }
+}
+
+test.before(cleanPins);
+test.after(() => {
+  cleanPins();
+  try { rmSync(PIN_ROOT, { recursive: true }); } catch { /* not there */ }
+});
+
+test('a load that fails in the verifier after maps were created leaves no fd and no kernel object', async () => {
+  // Let the kernel finish freeing objects from earlier tests, then take a baseline.
+  const fds0 = liveFds().length;
+  const maps0 = kernelIds('map');
+  const progs0 = kernelIds('prog');
+  const obj = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
+  obj.programs.get('refused')!.autoload = true;
+  let err: unknown;
+  try {
+    await obj.load();
+  } catch (e) {
+    err = e;
+  }
+  assert.instance(err, VerifierError);
+  const ve = err as VerifierError;
+  assert.is(ve.program, 'refused', 'the C function name, not the kernel name');
+  assert.is(ve.object, 'lifecycle');
+  assert.match(ve.log ?? '', /map_value_or_null|invalid mem access/);
+  assert.match(ve.message, /refused/);
+  assert.is(liveFds().length, fds0, 'every fd tsbpf opened is closed again');
+  // Maps are freed by the kernel asynchronously (RCU); give it a moment.
+  for (let i = 0; i < 50; i++) {
+    const leftover = [...kernelIds('map')].filter((id) => !maps0.has(id));
+    if (!leftover.length) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal([...kernelIds('map')].filter((id) => !maps0.has(id)), [], 'no map outlives the failed load (the pinned one was unpinned or never pinned)');
+  assert.equal([...kernelIds('prog')].filter((id) => !progs0.has(id)), [], 'no program outlives the failed load');
+  // A failed object can be closed, but not loaded again.
+  await assert.not.throws(() => obj.close());
+  cleanPins();
+});
+
+test('a second load is refused, and use after close throws StateError', async () => {
+  const obj = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
+  await obj.load();
+  try {
+    await obj.load();
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, StateError);
+  }
+  const prog = obj.programs.get('good_len') ?? obj.programs.get('count_run')!;
+  obj.close();
+  assert.throws(() => prog.fd, (e: unknown) => e instanceof StateError);
+  assert.throws(() => obj.maps.get('sized')!.lookup(new Uint8Array(4)), (e: unknown) => e instanceof StateError);
+  cleanPins();
+});
+
+test('pinning by name: the second object reuses the pinned map; an incompatible pin is refused', async () => {
+  const a = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
+  await a.load();
+  const pinned = join(PIN_ROOT, 'shared_counts');
+  assert.ok(existsSync(pinned), 'pinned at <root>/<name>');
+  assert.is(a.maps.get('shared_counts')!.pinPath, pinned);
+  assert.is((await a.programs.get('count_run')!.testRun({ data: new Uint8Array(64) })).retval, 1);
+
+  const b = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
+  await b.load();
+  assert.is(mapInfo(b.maps.get('shared_counts')!.fd).id, mapInfo(a.maps.get('shared_counts')!.fd).id, 'same kernel map');
+  assert.is((await b.programs.get('count_run')!.testRun({ data: new Uint8Array(64) })).retval, 2, 'state is shared');
+  a.close();
+  b.close();
+  assert.ok(existsSync(pinned), 'pins outlive the objects');
+
+  const c = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
+  c.maps.get('shared_counts')!.maxEntries = 32;
+  try {
+    await c.load();
+    assert.unreachable('an incompatible pinned map was reused');
+  } catch (e) {
+    assert.instance(e, BpfError);
+    assert.match((e as Error).message, /incompatible/);
+    assert.match((e as BpfError).advice ?? '', /max_entries 16/);
+  } finally {
+    c.close();
+  }
+  cleanPins();
+});
+
+test('max_entries and value_size can be changed before load, not after', async () => {
+  const obj = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
+  const sized = obj.maps.get('sized')!;
+  sized.maxEntries = 64;
+  sized.setValueSize(16);
+  await obj.load();
+  const info = mapInfo(sized.fd);
+  assert.is(info.maxEntries, 64);
+  assert.is(info.valueSize, 16);
+  assert.throws(() => { sized.maxEntries = 8; }, (e: unknown) => e instanceof StateError);
+  obj.close();
+  cleanPins();
+});
+
+test('pinning outside bpffs explains how to mount it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsbpf-notbpffs-'));
+  const obj = BpfObject.open(OBJ, { pinRootPath: dir });
+  try {
+    await obj.load();
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, BpfError);
+    assert.match((e as BpfError).advice ?? '', /mount -t bpf/);
+  } finally {
+    obj.close();
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('an unknown map type says the kernel may not support it', async () => {
+  const obj = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
+  (obj.maps.get('sized')!.spec as { type: number }).type = 250;
+  try {
+    await obj.load();
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, BpfError);
+    assert.is((e as BpfError).map, 'sized');
+    assert.match(`${(e as Error).message} ${(e as BpfError).advice}`, /not support|unsupported|unknown/i);
+  } finally {
+    obj.close();
+    cleanPins();
+  }
+});
+
+test('without privileges, load fails with an explanation, not a bare EPERM', () => {
+  const script = `
+    import { BpfObject } from './src/index.ts';
+    const obj = BpfObject.open(${JSON.stringify(OBJ)}, { pinRootPath: ${JSON.stringify(PIN_ROOT)} });
+    try { await obj.load(); console.log(JSON.stringify({ ok: true })); }
+    catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message, advice: e.advice })); }
+  `;
+  let out: string;
+  try {
+    out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all',
+      process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' });
+  } catch (e) {
+    out = (e as { stdout?: string }).stdout ?? '';
+  }
+  const r = JSON.parse(out.trim().split('\n').pop()!);
+  assert.is(r.ok, undefined, 'an unprivileged load must fail');
+  assert.is(r.code, 'EPERM');
+  assert.match(`${r.message} ${r.advice}`, /root|CAP_BPF/);
+});
+
+test('object BTF sanitized for a kernel without newer kinds is still accepted by the kernel', () => {
+  const obj = BpfObject.open(compileBpf('externs'));
+  const btf = obj.btf!;
+  assert.ok(btf.findOne('.kconfig', BTF_KIND.DATASEC) !== undefined);
+  const old = sanitizeBtf(btf, {
+    btf: true, func: false, globalFunc: false, datasec: false, qmarkDatasec: false, float: false, declTag: false, typeTag: false, enum64: false,
+  });
+  for (let id = 1; id <= old.typeCount; id++) {
+    const k = old.kind(id);
+    assert.ok(k !== BTF_KIND.DATASEC && k !== BTF_KIND.FUNC && k !== BTF_KIND.VAR && k !== BTF_KIND.DECL_TAG && k !== BTF_KIND.TYPE_TAG && k !== BTF_KIND.ENUM64 && k !== BTF_KIND.FLOAT, `kind ${k} left at [${id}]`);
+  }
+  btfLoad(old.encode()).close();
+  btfLoad(btf.encode()).close();
+  obj.close();
+});
+
+test('kernel map ids of a loaded object can be reopened by id', async () => {
+  const obj = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
+  await obj.load();
+  const id = mapInfo(obj.maps.get('sized')!.fd).id;
+  const fd = mapGetFdById(id);
+  assert.is(mapInfo(fd.fd).name, 'sized');
+  fd.close();
+  obj.close();
+  cleanPins();
+});
+
+test.run();
