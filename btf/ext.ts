@@ -68,12 +68,18 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
   if (hdrLen === size) fail('.BTF.ext has no data', 4);
   if (hdrLen < HDR_MIN) fail(`.BTF.ext header length ${hdrLen} lacks func_info/line_info`, 4);
 
+  // File names repeat in every line_info record, and one string can serve many records: decode each once.
+  const strings = new Map<number, string>();
   const str = (off: number, what: string, at: number): string => {
+    let s = strings.get(off);
+    if (s !== undefined) return s;
     try {
-      return btf.strAt(off);
+      s = btf.strAt(off);
     } catch {
       return fail(`${what}: invalid string offset ${off}`, at);
     }
+    strings.set(off, s);
+    return s;
   };
   const typeId = (id: number, at: number): number => {
     if (id > btf.typeCount) fail(`invalid type id ${id} (type count ${btf.typeCount})`, at);

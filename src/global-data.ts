@@ -1,8 +1,9 @@
 // The memory behind a global-data map (.data, .bss, .rodata, .kconfig, ...).
 //
-// At open it is an anonymous mapping holding the initial image, writable by the user. At load the map
-// is created from that image, and for mmapable writable maps the map is mapped over the *same address*
-// (MAP_FIXED), so every view taken on the image before load now reads and writes kernel memory.
+// At open it holds the initial image, writable by the user. The first zero-copy view moves the image into
+// an anonymous shared mapping; at load, mmapable writable maps are mapped over the *same address*
+// (MAP_FIXED), so every view taken on the image before load now reads and writes kernel memory. Objects
+// that never ask for a view before load skip the anonymous mapping (mmap is slow in VMs).
 //
 // Frozen maps (.rodata, .kconfig) keep their anonymous image instead of a PROT_READ mapping of the map:
 // the kernel content can never change again and equals the image, and a JS write into a PROT_READ
@@ -18,8 +19,10 @@ import { StateError } from './errors.js';
 export class GlobalData {
   /** Size of the map value in bytes. */
   readonly size: number;
+  /** The mapping: created when a zero-copy view is first asked for, or at load for mmapable maps. */
   private region: MappedRegion | undefined;
-  private copyImage: Uint8Array | undefined;
+  /** The image while no mapping exists (plain memory: most objects never need a view before load). */
+  private image: Uint8Array | undefined;
   private liveFrozen = false;
   private closedReason: string | undefined;
   /** Whether the image is now the kernel map's memory (false for maps that are not mmapable). */
@@ -27,24 +30,23 @@ export class GlobalData {
 
   constructor(size: number, initial: Uint8Array | undefined) {
     this.size = size;
-    const mapped = roundUp(Math.max(roundUp(size, 8), 1), pageSize());
-    if (zeroCopyEnabled()) {
-      this.region = MappedRegion.anonymous(mapped);
-      if (initial) this.region.write(0, initial.subarray(0, size));
-    } else {
-      this.copyImage = new Uint8Array(size);
-      if (initial) this.copyImage.set(initial.subarray(0, size));
-    }
+    this.image = new Uint8Array(size);
+    if (initial) this.image.set(initial.subarray(0, size));
   }
 
-  /** True when `bytes` is a zero-copy view (false under Electron or TSBPF_FORCE_COPY). */
+  /** True when `bytes` can give zero-copy views (false under Electron or TSBPF_FORCE_COPY). */
   get zeroCopy(): boolean {
-    return this.copyImage === undefined;
+    return zeroCopyEnabled();
   }
 
   /** True once the map is loaded and frozen (.rodata, .kconfig): writes throw from then on. */
   get frozen(): boolean {
     return this.liveFrozen;
+  }
+
+  /** True after close(): every access throws from then on. */
+  get closed(): boolean {
+    return this.closedReason !== undefined;
   }
 
   /** True once loaded and backed by the kernel map's own memory. */
@@ -58,27 +60,33 @@ export class GlobalData {
    */
   get bytes(): Uint8Array {
     this.check();
-    if (!this.region) throw new StateError('zero-copy views are unavailable here (Electron, or TSBPF_FORCE_COPY=1); use read() and write()', { cmd: 'global data' });
+    if (!this.region) {
+      if (!zeroCopyEnabled()) {
+        throw new StateError('zero-copy views are unavailable here (Electron, or TSBPF_FORCE_COPY=1); use read() and write()', { cmd: 'global data' });
+      }
+      // The first view: move the image into anonymous shared memory that load can map the map over.
+      this.region = MappedRegion.anonymous(this.mappedSize());
+      this.region.bytes.set(this.image!);
+      this.image = undefined;
+    }
     return this.region.bytes.subarray(0, this.size);
   }
 
   read(offset = 0, length = this.size - offset, into?: Uint8Array): Uint8Array {
     this.check();
     this.bounds(offset, length);
-    if (this.copyImage) {
-      const out = into ?? new Uint8Array(length);
-      out.set(this.copyImage.subarray(offset, offset + length));
-      return out;
-    }
-    return this.region!.read(offset, length, into);
+    if (this.region) return this.region.read(offset, length, into);
+    const out = into ?? new Uint8Array(length);
+    out.set(this.image!.subarray(offset, offset + length));
+    return out;
   }
 
   write(offset: number, src: Uint8Array): void {
     this.check();
     if (this.liveFrozen) throw new StateError('read-only global data (.rodata, .kconfig) cannot be written after load', { cmd: 'global data' });
     this.bounds(offset, src.length);
-    if (this.copyImage) this.copyImage.set(src, offset);
-    else this.region!.write(offset, src);
+    if (this.region) this.region.write(offset, src);
+    else this.image!.set(src, offset);
   }
 
   /** The current image, copied: what load writes into the map. */
@@ -88,7 +96,8 @@ export class GlobalData {
 
   /**
    * Called by the loader once the map exists and holds the image. `mmapable` maps that are writable are
-   * mapped over the image; frozen ones keep the image and become read-only through this API.
+   * mapped over the image (or freshly, when no view was ever taken); frozen ones keep the image and
+   * become read-only through this API.
    */
   goLive(fd: number, mmapable: boolean, frozen: boolean): void {
     this.check();
@@ -98,12 +107,9 @@ export class GlobalData {
       return;
     }
     if (!mmapable) return;
-    if (this.region) {
-      this.region.remapFd(fd, 0, this.region.length, 'rw');
-    } else {
-      this.region = MappedRegion.mapFd(fd, roundUp(Math.max(roundUp(this.size, 8), 1), pageSize()), 'rw');
-      this.copyImage = undefined;
-    }
+    if (this.region) this.region.remapFd(fd, 0, this.region.length, 'rw');
+    else this.region = MappedRegion.mapFd(fd, this.mappedSize(), 'rw');
+    this.image = undefined;
     this.live = true;
   }
 
@@ -112,7 +118,11 @@ export class GlobalData {
     this.closedReason = reason;
     this.region?.close();
     this.region = undefined;
-    this.copyImage = undefined;
+    this.image = undefined;
+  }
+
+  private mappedSize(): number {
+    return roundUp(Math.max(roundUp(this.size, 8), 1), pageSize());
   }
 
   private check(): void {

@@ -10,7 +10,9 @@ import { BPF_ATTR, BPF_ATTR_SIZEOF } from './generated/bpf-attr.js';
 import { BPF_CMD, BPF_CMD_NAMES, BPF_MAP_TYPE_NAMES, BPF_PROG_TYPE, BPF_PROG_TYPE_NAMES } from './generated/bpf-enums.js';
 import { Fd } from './fd.js';
 import { addressOf, errno, NR_BPF, sysBpf } from './libc.js';
-import { ENOENT, ENOSPC, errnoDescription, syscallError } from './errors.js';
+import { EAGAIN, ENOENT, ENOSPC, errnoDescription, syscallError } from './errors.js';
+
+const PROG_LOAD_EAGAIN_RETRIES = 5;
 import { kernelVersionCode } from './system.js';
 import { BPF_INSN_SIZE } from './constants.js';
 
@@ -437,7 +439,9 @@ export function progLoadWithLog(opts: ProgLoadOptions, what?: string): { fd: Fd;
   const build = progAttrBuilder(opts, label);
   const attempt = (logBuf: Buffer | null, logLevel: number): Attempt => {
     const a = build(logBuf, logLevel);
-    const r = a.call(BPF_CMD.PROG_LOAD);
+    // A signal arriving during verification makes the kernel give up with EAGAIN; libbpf retries 5 times.
+    let r = a.call(BPF_CMD.PROG_LOAD);
+    for (let i = 0; r === -EAGAIN && i < PROG_LOAD_EAGAIN_RETRIES; i++) r = a.call(BPF_CMD.PROG_LOAD);
     return { r, trueSize: a.get('log_true_size') };
   };
   return progLoadResult(opts, label, loadWithLog(attempt, opts.logLevel ?? 0, opts.logSize ?? INITIAL_LOG_SIZE));
@@ -452,7 +456,8 @@ export async function progLoadWithLogAsync(opts: ProgLoadOptions, what?: string)
   const build = progAttrBuilder(opts, label);
   const attempt = async (logBuf: Buffer | null, logLevel: number): Promise<Attempt> => {
     const a = build(logBuf, logLevel);
-    const r = await a.callAsync(BPF_CMD.PROG_LOAD);
+    let r = await a.callAsync(BPF_CMD.PROG_LOAD);
+    for (let i = 0; r === -EAGAIN && i < PROG_LOAD_EAGAIN_RETRIES; i++) r = await a.callAsync(BPF_CMD.PROG_LOAD);
     return { r, trueSize: a.get('log_true_size') };
   };
   return progLoadResult(opts, label, await loadWithLogAsync(attempt, opts.logLevel ?? 0, opts.logSize ?? INITIAL_LOG_SIZE));

@@ -78,7 +78,15 @@ export function kernelVersion(major: number, minor: number, patch: number): numb
  * Ubuntu's /proc/version_signature first, then Debian's "Debian x.y.z" in uname -v, then
  * "x.y.z" from uname -r; 0 when none parses (as libbpf).
  */
+let versionCode: number | undefined;
+
+/** LINUX_VERSION_CODE of the running kernel, computed once per process (the kernel doesn't change under us). */
 export function kernelVersionCode(): number {
+  versionCode ??= computeKernelVersionCode();
+  return versionCode;
+}
+
+function computeKernelVersionCode(): number {
   try {
     const sig = readFileSync('/proc/version_signature', 'latin1');
     const m = /^\S+\s+\S+\s+(\d+)\.(\d+)\.(\d+)/.exec(sig);
