@@ -250,6 +250,17 @@ export class BpfMap {
     return this.batchStep(true, count, cursor, opts);
   }
 
+  /**
+   * The allocation-free form of lookupBatch for hot loops: fills caller-owned `keys`/`values` (room for
+   * `count` entries) and writes the next cursor into `outCursor` (max(keySize, 4) bytes).
+   */
+  lookupBatchInto(keys: Uint8Array, values: Uint8Array, count: number, cursor: Uint8Array | null, outCursor: Uint8Array, opts: BatchOptions = {}): { count: number; done: boolean } {
+    this.checkBatch(keys, count, this.spec.keySize, 'keys');
+    this.checkBatch(values, count, this.valueBufferSize, 'values');
+    if (outCursor.length < Math.max(this.spec.keySize, 4)) throw this.error(`batch cursor needs ${Math.max(this.spec.keySize, 4)} bytes`);
+    return mapLookupBatch(this.fd, cursor, outCursor, keys, values, count, opts);
+  }
+
   /** Updates `count` entries from packed keys and values. Returns how many the kernel processed. */
   updateBatch(keys: Uint8Array, values: Uint8Array, count: number, opts: BatchOptions = {}): number {
     this.checkBatch(keys, count, this.spec.keySize, 'keys');
