@@ -89,7 +89,8 @@ export function withContext(err: unknown, ctx: { object?: string; program?: stri
   }
   if (ctx.program && !e.program) {
     e.program = ctx.program;
-    prefix.push(`prog '${ctx.program}'`);
+    // Lower layers often name the program already ("prog foo: ..."); say it once.
+    if (!e.message.startsWith(`prog ${ctx.program}:`)) prefix.push(`prog '${ctx.program}'`);
   }
   if (ctx.map && !e.map) {
     e.map = ctx.map;

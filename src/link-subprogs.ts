@@ -31,7 +31,12 @@ export interface LinkedProgram {
 const FUNC_INFO_SIZE = 8;
 const LINE_INFO_SIZE = 16;
 
-export function linkProgram(spec: ObjectSpec, main: ProgramSpec, withBtfExt: boolean): LinkedProgram {
+/**
+ * `core` holds each (sub)program's instructions after CO-RE relocation; calls and map references are
+ * never touched by CO-RE, so the call graph is still read from the original instructions.
+ */
+export function linkProgram(spec: ObjectSpec, main: ProgramSpec, withBtfExt: boolean,
+  core?: ReadonlyMap<ProgramSpec, { insns: Uint8Array }>): LinkedProgram {
   const text = spec.programs.filter((p) => p.isSubprog);
   const chunks: Uint8Array[] = [];
   const segments: Segment[] = [];
@@ -43,7 +48,7 @@ export function linkProgram(spec: ObjectSpec, main: ProgramSpec, withBtfExt: boo
     const start = total;
     placed.set(prog, start);
     segments.push({ prog, start });
-    chunks.push(prog.insns);
+    chunks.push(core?.get(prog)?.insns ?? prog.insns);
     total += prog.insns.length / INSN_SIZE;
     return start;
   };

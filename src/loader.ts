@@ -8,13 +8,15 @@ import {
   btfLoad, type Fd, kernelRelease, kernelVersionCode, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin,
   possibleCpus, progLoadWithLog, raiseMemlockRlimit, isBpffs,
 } from '../syscalls/index.js';
-import { BpfError, NotSupportedError, withContext } from './errors.js';
+import { BpfError, NotSupportedError, VerifierError, withContext } from './errors.js';
 import { kernelBtfFeatures, kernelChargesMemlock, needsBtfSanitizing } from './features.js';
 import { BPF_PSEUDO, Insns, POISON_KFUNC_BASE } from './insn.js';
-import { kernelBtf } from './kernel-btf.js';
+import { kernelBtf, kernelCoreTargets } from './kernel-btf.js';
+import { fixupCoreVerifierLog, relocateObjectCore, type CoreProgramResult, type CoreReloOutcome } from './core/index.js';
 import { ATTACH_TYPE, PROG_TYPE, mapTypeName } from './kernel-enums.js';
 import { resolveKconfig } from './kconfig.js';
 import { resolveKsyms, type ResolvedKsym } from './ksyms.js';
+import { enrichVerifierError } from './verifier-diagnostics.js';
 import { linkProgram, type LinkedProgram } from './link-subprogs.js';
 import type { BpfMap } from './map.js';
 import type { BpfObject } from './object.js';
@@ -46,7 +48,7 @@ export function loadObject(obj: BpfObject): void {
     kcfgMap!.globalData!.write(0, image);
   }
   const ksyms = spec.externs.some((e) => e.kind === 'ksym')
-    ? resolveKsyms(spec.externs, spec.btf, () => kernelBtf(obj.options.btfCustomPath))
+    ? resolveKsyms(spec.externs, spec.btf, () => kernelBtf())
     : new Map<number, ResolvedKsym>();
 
   const btfFd = loadObjectBtf(obj);
@@ -56,11 +58,24 @@ export function loadObject(obj: BpfObject): void {
     if (isMapInMap(map.spec.type)) fillSlots(obj, map, (name) => obj.maps.get(name)?.fd, 'map');
   }
 
+  // CO-RE: every (sub)program's field offsets, sizes and type facts rewritten for the running kernel,
+  // once per object (libbpf's bpf_object__relocate_core), before subprograms are appended.
+  const coreRelos = spec.btfExt?.coreRelos;
+  let core: Map<ProgramSpec, CoreProgramResult> | undefined;
+  if (spec.btf && coreRelos && [...coreRelos.values()].some((r) => r.length)) {
+    try {
+      core = relocateObjectCore(spec.btf, coreRelos, spec.programs, kernelCoreTargets({ btfCustomPath: obj.options.btfCustomPath }));
+    } catch (e) {
+      throw withContext(e, { cmd: 'relocate' });
+    }
+  }
+  const coreOutcomes = core && new Map([...core].map(([p, r]) => [p, r.outcomes] as const));
+
   const withExt = btfFd !== undefined && kernelBtfFeatures().func;
   for (const prog of obj.programs.values()) {
     prog.markLoadAttempted();
     if (!prog.autoload) continue;
-    const linked = linkProgram(spec, prog.spec, withExt);
+    const linked = linkProgram(spec, prog.spec, withExt, core);
     applyRelocations(obj, linked, ksyms);
     prog.linked = linked;
     if (!prog.spec.progType) {
@@ -91,7 +106,8 @@ export function loadObject(obj: BpfObject): void {
       prog.fdOwner = r.fd;
       prog.verifierLog = r.log || undefined;
     } catch (e) {
-      const err = explainProgLoad(e, prog.spec);
+      // Source-level diagnostics (the failing C line, its function and section): src/verifier-diagnostics.ts.
+      const err = enrichVerifierError(explainCoreFailure(explainProgLoad(e, prog.spec), linked, coreOutcomes), linked, spec, { coreOutcomes });
       // The syscall layer only knows the kernel's 15-character name; the C function name is the useful one.
       if (err instanceof BpfError) err.program = undefined;
       throw withContext(err, { program: prog.name });
@@ -346,6 +362,23 @@ function applyRelocations(obj: BpfObject, linked: LinkedProgram, ksyms: Map<numb
   }
 }
 
+/**
+ * A verifier refusal at a poisoned CO-RE instruction says only "invalid func unknown#195896080"; rewrite
+ * the log the way libbpf does and say which relocation failed and why.
+ */
+function explainCoreFailure(e: unknown, linked: LinkedProgram, outcomes: ReadonlyMap<ProgramSpec, readonly CoreReloOutcome[]> | undefined): unknown {
+  if (!(e instanceof VerifierError) || !e.log || !outcomes) return e;
+  const byInsn = new Map<number, CoreReloOutcome>();
+  for (const seg of linked.segments) {
+    for (const o of outcomes.get(seg.prog) ?? []) if (o.poisoned) byInsn.set(seg.start + o.insnIdx, o);
+  }
+  if (!byInsn.size) return e;
+  const fixed = fixupCoreVerifierLog(e.log, (i) => byInsn.get(i));
+  if (fixed === e.log) return e;
+  // The message itself gets the relocation's description from the source diagnostics (enrichVerifierError).
+  return new VerifierError(e.message, { errno: e.errno, syscall: e.syscall, cmd: e.cmd, log: fixed, advice: e.advice, cause: e });
+}
+
 /** Turns the refusals whose errno alone says little into errors that say what to do. */
 function explainProgLoad(e: unknown, p: ProgramSpec): unknown {
   if (!(e instanceof BpfError)) return e;
@@ -379,7 +412,8 @@ function resolveAttachBtfId(obj: BpfObject, p: ProgramSpec): number {
     : attach === 'BPF_LSM_MAC' || attach === 'BPF_LSM_CGROUP' ? ['bpf_lsm_', BTF_KIND.FUNC]
     : attach === 'BPF_TRACE_ITER' ? ['bpf_iter_', BTF_KIND.FUNC]
     : ['', BTF_KIND.FUNC];
-  const id = kernelBtf(obj.options.btfCustomPath).findOne(prefix + target, kind);
+  // The attach target is in the running kernel, so a custom (CO-RE only) BTF path does not apply.
+  const id = kernelBtf().findOne(prefix + target, kind);
   if (id === undefined) {
     throw new BpfError(`attach target '${prefix}${target}' not found in the kernel's BTF`, {
       cmd: 'BPF_PROG_LOAD', program: p.name, errno: 3, advice: 'check the name in the section (it must be a kernel function or tracepoint this kernel has)',

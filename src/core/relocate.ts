@@ -5,9 +5,9 @@
 import type { Btf, BtfExtCoreRelo } from '../../btf/index.js';
 import { BpfError } from '../errors.js';
 import { INSN_SIZE, Insns, POISON_CORE } from '../insn.js';
-import { EINVAL, EOPNOTSUPP, kindStr, typeById, typeLabel } from './btf-util.js';
+import { EINVAL, kindStr, typeById, typeLabel } from './btf-util.js';
 import { calcRelo, newReloRes, type CoreReloRes } from './calc.js';
-import { CORE_RELO_KIND, coreReloKindName, isExistenceKind, isTypeBased } from './kinds.js';
+import { CORE_RELO_KIND, coreReloKindName } from './kinds.js';
 import { essentialName } from './names.js';
 import { emptySpec, formatPath, formatSpec, parseSpec, specMatch, type CoreSpec, type Why } from './spec.js';
 import { patchInsn } from './patch.js';
@@ -30,6 +30,8 @@ export interface CoreReloOutcome {
   accessStr: string;
   /** Human-readable access: 'struct task_struct.real_parent', 'struct foo.arr[3]', 'enum e::E_ONE'. */
   fieldPath: string;
+  /** libbpf's format of the local spec: '<byte_off> [5] struct task_struct.pid (0:92 @ offset 1264)'. */
+  spec: string;
   /** The instruction was replaced by `call 0xbad2310` (both halves for ld_imm64). */
   poisoned: boolean;
   /** The value the compiler put in the instruction (from the local BTF). */
@@ -78,6 +80,15 @@ function resolveRelo(local: Btf, relo: BtfExtCoreRelo, reloIdx: number, targets:
   const localType = typeById(local, relo.typeId);
   if (!localType) fail(`relo #${reloIdx}: invalid local type id ${relo.typeId}`, EINVAL);
   const localName = localType.name;
+  // libbpf looks up (and caches) the candidates before parsing the access string; a type without a
+  // name has none to look for.
+  let cands: CoreCandidate[] = [];
+  if (relo.kind !== CORE_RELO_KIND.TYPE_ID_LOCAL) {
+    if (localName === '') {
+      fail(`relo #${reloIdx}: target candidate search failed for [${relo.typeId}] ${kindStr(localType.kind)} <anon>: CO-RE doesn't support anonymous types`, EINVAL);
+    }
+    cands = targets.candidates(local, relo.typeId);
+  }
   const parsed = parseSpec(local, relo.typeId, relo.accessStr, relo.kind);
   if (typeof parsed === 'number') {
     fail(`relo #${reloIdx}: parsing [${relo.typeId}] ${kindStr(localType.kind)} ${localName || '<anon>'} + ${relo.accessStr} failed: ${parsed}`, EINVAL);
@@ -93,11 +104,7 @@ function resolveRelo(local: Btf, relo: BtfExtCoreRelo, reloIdx: number, targets:
     res.newVal = BigInt(localSpec.rootTypeId);
     return { res, local: localSpec, targ: undefined, cand: undefined, ncands: 0, reason: undefined };
   }
-  if (localName === '') {
-    fail(`relo #${reloIdx}: <${coreReloKindName(relo.kind)}> (${relo.kind}) relocation doesn't support anonymous types`, EOPNOTSUPP);
-  }
 
-  const cands = targets.candidates(local, relo.typeId);
   const ncands = cands.length;
   const matched: CoreCandidate[] = [];
   const reasons: string[] = [];
@@ -162,12 +169,11 @@ function applyOne(local: Btf, relo: BtfExtCoreRelo, reloIdx: number, insns: Insn
   if (p.poisoned) debug?.(`relo #${reloIdx}: substituting insn #${insnIdx} w/ invalid insn`);
   else debug?.(`relo #${reloIdx}: patched insn #${insnIdx} ${p.change}`);
 
-  let reason = r.reason;
-  if (p.poisoned && p.message) reason = p.message;
-  if (!p.poisoned && !isExistenceKind(relo.kind) && !(isTypeBased(relo.kind) && r.targ === undefined && relo.kind !== CORE_RELO_KIND.TYPE_ID_LOCAL)) reason = undefined;
+  // r.reason is set when no candidate matched (a 0 from an existence or type relocation, or poison).
+  const reason = p.poisoned && p.message ? p.message : r.reason;
   const out: CoreReloOutcome = {
     reloIdx, insnIdx, kind: relo.kind, kindName: coreReloKindName(relo.kind), typeId: relo.typeId,
-    typeName: typeLabel(local, relo.typeId), accessStr: relo.accessStr, fieldPath: formatPath(r.local),
+    typeName: typeLabel(local, relo.typeId), accessStr: relo.accessStr, fieldPath: formatPath(r.local), spec: formatSpec(r.local),
     poisoned: p.poisoned, localValue: r.res.origVal, newValue: p.poisoned ? 0n : r.res.newVal,
     candidates: r.ncands, change: p.change,
   };
@@ -211,8 +217,10 @@ export interface CoreProgram {
   /** First instruction within the section. */
   readonly secInsnOff: number;
   readonly insns: Uint8Array;
-  /** Programs with autoload off are not relocated (libbpf skips them). Default true. */
+  /** Entry programs with autoload off are not relocated (libbpf skips them). Default true. */
   readonly autoload?: boolean;
+  /** Subprograms (.text functions) are always relocated, whatever `autoload` says. */
+  readonly isSubprog?: boolean;
 }
 
 export interface CoreProgramResult {
@@ -224,7 +232,8 @@ export interface CoreProgramResult {
 /**
  * libbpf's bpf_object__relocate_core: applies every CO-RE record of the object once, in .BTF.ext
  * order, to a copy of the instructions of the (sub)program it falls in. Records of no program
- * (a __weak subprogram that the linker eliminated) and of programs with autoload off are skipped.
+ * (a __weak subprogram that the linker eliminated) and of entry programs with autoload off are
+ * skipped; subprograms are always relocated (libbpf's subprograms have autoload on).
  * Returns the relocated copies by program (programs without records are absent).
  */
 export function relocateObjectCore<P extends CoreProgram>(local: Btf, coreRelos: ReadonlyMap<string, readonly BtfExtCoreRelo[]>,
@@ -239,9 +248,10 @@ export function relocateObjectCore<P extends CoreProgram>(local: Btf, coreRelos:
       }
       const secInsn = relo.insnOff / INSN_SIZE;
       const prog = inSec.find((p) => secInsn >= p.secInsnOff && secInsn < p.secInsnOff + p.insns.length / INSN_SIZE);
-      if (!prog || prog.autoload === false) continue;
+      if (!prog || (prog.autoload === false && !prog.isSubprog)) continue;
       let r = out.get(prog);
-      if (!r) out.set(prog, (r = { insns: prog.insns.slice(), outcomes: [] }));
+      // new Uint8Array(x) copies; Buffer#slice (ProgramSpec.insns may be a Buffer) would not.
+      if (!r) out.set(prog, (r = { insns: new Uint8Array(prog.insns), outcomes: [] }));
       r.outcomes.push(applyOne(local, relo, i, new Insns(r.insns), secInsn - prog.secInsnOff, targets, { ...opts, progName: prog.name }));
     }
   }
@@ -261,10 +271,11 @@ export function describeCoreOutcome(o: CoreReloOutcome, insnIdx = o.insnIdx): st
 }
 
 /**
- * libbpf's fixup_log_failed_core_relo: in a verifier log, replaces
+ * libbpf's fixup_log_failed_core_relo: in a verifier log, replaces the last
  *   "123: (85) call unknown#195896080" + "invalid func unknown#195896080"
- * with "123: <invalid CO-RE relocation>" + "failed to resolve CO-RE relocation <spec>: <reason>".
- * `lookup` maps a final instruction index to the poisoned relocation's outcome.
+ * with libbpf's "123: <invalid CO-RE relocation>" + "failed to resolve CO-RE relocation <spec>",
+ * to which tsbpf appends ": <reason>". `lookup` maps an instruction index of the loaded program to
+ * the poisoned relocation's outcome.
  */
 export function fixupCoreVerifierLog(log: string, lookup: (insnIdx: number) => CoreReloOutcome | undefined): string {
   const lines = log.split('\n');
@@ -276,7 +287,7 @@ export function fixupCoreVerifierLog(log: string, lookup: (insnIdx: number) => C
     const o = lookup(idx);
     if (!o) continue;
     lines.splice(i, 2, `${idx}: <invalid CO-RE relocation>`,
-      `failed to resolve CO-RE relocation <${o.kindName}> ${o.fieldPath} (${o.accessStr})${o.reason ? `: ${o.reason}` : ''}`);
+      `failed to resolve CO-RE relocation ${o.spec}${o.reason ? `: ${o.reason}` : ''}`);
     break;
   }
   return lines.join('\n');

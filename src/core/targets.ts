@@ -12,7 +12,7 @@
 
 import type { Btf } from '../../btf/index.js';
 import { BTF_KIND } from '../../btf/index.js';
-import { flavoredNamesOf, essentialName } from './names.js';
+import { essentialName, flavoredNamesIn } from './names.js';
 
 export interface CoreCandidate {
   readonly btf: Btf;
@@ -50,65 +50,73 @@ function kindsFor(localKind: number): number[] {
 }
 
 /**
- * Candidate index over one target BTF. `strings` are the raw string sections whose flavored names
- * should be found by a byte scan (for split BTF: the base's and its own); without them the names of
- * all own types are scanned once, which decodes every name (fine for small BTF).
+ * Candidate index over one target BTF. With `strings` (the BTF's raw string section), flavored
+ * names are found by one native search of the section for "___"; a split BTF's index adds its
+ * base's (module type names may live in vmlinux's strings). Without `strings`, the names of all
+ * own types are decoded once instead (fine for small BTF).
  */
 export class CandidateIndex implements CoreTargetBtf {
   readonly btf: Btf;
   readonly name: string;
-  private flavored: Map<string, Set<string>> | undefined;
-  private readonly strings: readonly Uint8Array[] | undefined;
-  private readonly shared: Map<string, Set<string>> | undefined;
+  private readonly strings: Uint8Array | undefined;
+  private readonly base: CandidateIndex | undefined;
+  private flavored: Map<string, string[]> | undefined;
 
-  /**
-   * @param strings raw BTF string sections to scan for flavored names
-   * @param shared an already computed flavored-name map to merge (e.g. the base BTF's)
-   */
-  constructor(btf: Btf, name: string, strings?: readonly Uint8Array[], shared?: CandidateIndex) {
+  constructor(btf: Btf, name: string, strings?: Uint8Array, base?: CandidateIndex) {
     this.btf = btf;
     this.name = name;
     this.strings = strings;
-    this.shared = shared ? shared.flavoredNames() : undefined;
+    this.base = base;
   }
 
-  /** Essential name → the full flavored names with it, over this BTF's strings. */
-  flavoredNames(): Map<string, Set<string>> {
+  /** Names of this BTF (and its base's strings) whose essential name is `essential`, other than itself. */
+  flavorsOf(essential: string): readonly string[] {
+    return this.flavoredNames().get(essential) ?? [];
+  }
+
+  /** All flavored names by essential name (computed on first use). */
+  flavoredNames(): Map<string, string[]> {
     if (this.flavored) return this.flavored;
-    const m = new Map<string, Set<string>>();
-    if (this.shared) for (const [k, v] of this.shared) m.set(k, new Set(v));
+    let m: Map<string, string[]>;
     if (this.strings) {
-      for (const s of this.strings) flavoredNamesOf(s, m);
+      m = new Map();
+      if (this.base) for (const [k, v] of this.base.flavoredNames()) m.set(k, [...v]);
+      flavoredNamesIn(this.strings, m);
     } else {
-      const btf = this.btf;
-      for (let id = btf.startId; id <= btf.typeCount; id++) {
-        const k = btf.kind(id);
-        if (k === BTF_KIND.FUNC || k === BTF_KIND.VAR || k === BTF_KIND.DATASEC || k === BTF_KIND.DECL_TAG) continue;
-        const n = btf.name(id);
-        if (n.length < 5 || !n.includes('___')) continue;
-        const e = essentialName(n);
-        if (e === n) continue;
-        let set = m.get(e);
-        if (!set) m.set(e, (set = new Set()));
-        set.add(n);
-      }
+      m = this.scanNames();
     }
     this.flavored = m;
     return m;
   }
 
+  private scanNames(): Map<string, string[]> {
+    const m = new Map<string, string[]>();
+    const btf = this.btf;
+    for (let id = btf.startId; id <= btf.typeCount; id++) {
+      const k = btf.kind(id);
+      if (k === BTF_KIND.FUNC || k === BTF_KIND.VAR || k === BTF_KIND.DATASEC || k === BTF_KIND.DECL_TAG) continue;
+      const n = btf.name(id);
+      if (n.length < 5 || !n.includes('___')) continue;
+      const e = essentialName(n);
+      if (e === n) continue;
+      const list = m.get(e);
+      if (!list) m.set(e, [n]);
+      else if (!list.includes(n)) list.push(n);
+    }
+    return m;
+  }
+
   candidates(localKind: number, essential: string): number[] {
     const btf = this.btf;
-    const names = [essential, ...(this.flavoredNames().get(essential) ?? [])];
+    const names = [essential, ...this.flavorsOf(essential)];
     const out: number[] = [];
     for (const kind of kindsFor(localKind)) {
       for (const n of names) {
         for (const id of btf.findByName(n, kind)) if (id >= btf.startId) out.push(id);
       }
     }
-    out.sort((a, b) => a - b);
-    // Guard against a name listed twice (cannot happen with distinct names, but cheap).
-    return out.filter((id, i) => i === 0 || out[i - 1] !== id);
+    // Ascending ids, as libbpf's linear scan finds them (names are distinct, so no duplicates).
+    return out.sort((a, b) => a - b);
   }
 }
 

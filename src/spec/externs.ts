@@ -7,20 +7,13 @@ import { BTF_FUNC_LINKAGE, BTF_KIND, BTF_VAR_LINKAGE, layoutExterns, type Btf } 
 import type { ElfFile } from '../../elf/index.js';
 import { SHN_UNDEF, STB, STT } from '../../elf/index.js';
 import { BpfError } from '../errors.js';
+import { essentialName } from '../core/names.js';
+
+export { essentialName };
 import type { ExternSpec, KconfigType } from './types.js';
 
 const VAR_GLOBAL_EXTERN = BTF_VAR_LINKAGE.EXTERN;
 const FUNC_EXTERN = BTF_FUNC_LINKAGE.EXTERN;
-
-/** libbpf's bpf_core_essential_name_len: cut a trailing `___flavor` (the part before and after `___` must not end/start with '_'). */
-export function essentialName(name: string): string {
-  for (let i = name.length - 4; i > 0; i--) {
-    if (name[i] === '_' && name[i + 1] === '_' && name[i + 2] === '_' && name[i - 1] !== '_' && name[i + 3] !== '_') {
-      return name.slice(0, i);
-    }
-  }
-  return name;
-}
 
 function fail(message: string, errno = 22): never {
   throw new BpfError(message, { cmd: 'open', errno });

@@ -159,7 +159,8 @@ function collectPrograms(elf: ElfFile, execSections: ElfSection[], textShndx: nu
         sectionName: sec.name,
         sectionIndex: sec.index,
         secInsnOff: sym.value / INSN_SIZE,
-        insns: sec.data.slice(sym.value, sym.value + sym.size),
+        // A real copy: sec.data may be a Buffer, whose slice() is a view into the caller's bytes.
+        insns: Uint8Array.prototype.slice.call(sec.data, sym.value, sym.value + sym.size),
         isSubprog,
         markBtfStatic: global && (sym.visibility === STV.HIDDEN || sym.visibility === STV.INTERNAL),
         sectionDef: def,
@@ -210,7 +211,14 @@ export function roundRingbufSize(size: number, pageSize = 4096): number {
   return pages * pageSize;
 }
 
+/** The kernel refuses array map values above INT_MAX bytes (E2BIG); a larger section is corrupt. */
+const MAX_VALUE_SIZE = 0x7fffffff;
+
 function globalDataMap(objName: string, btf: Btf | undefined, sec: ElfSection, kind: 'data' | 'rodata' | 'bss'): MapSpec {
+  // A NOBITS section's size is not backed by file bytes, so a corrupt header can claim anything.
+  if (sec.size > MAX_VALUE_SIZE) {
+    throw new ParseError(`section '${sec.name}' is ${sec.size} bytes, more than a map value can hold (${MAX_VALUE_SIZE})`, { section: sec.name });
+  }
   let flags = kind === 'rodata' ? MAP_FLAG.RDONLY_PROG : 0;
   // Failures are fine here: '.rodata.str1.1' has no DATASEC.
   const datasecId = btf?.findOne(sec.name, BTF_KIND.DATASEC) ?? 0;
@@ -220,7 +228,9 @@ function globalDataMap(objName: string, btf: Btf | undefined, sec: ElfSection, k
     name: sec.name, kernelName: internalMapName(objName, sec.name), origin, sectionIndex: sec.index, sectionOffset: 0, btfVarIndex: -1,
     type: MAP_TYPE.ARRAY, keySize: 4, valueSize: sec.size, maxEntries: 1, mapFlags: flags, numaNode: 0, mapExtra: 0n,
     btfKeyTypeId: 0, btfValueTypeId: datasecId, pinning: 0, inner: undefined, initSlots: [],
-    initialData: kind === 'bss' ? new Uint8Array(sec.size) : sec.data.slice(),
+    // .bss is zeros: left implicit, so that a large .bss costs no memory until it is used (the image
+    // is a fresh anonymous mapping), as in libbpf.
+    initialData: kind === 'bss' ? undefined : sec.data.slice(),
   };
 }
 
@@ -238,13 +248,14 @@ function kconfigMap(objName: string, btf: Btf | undefined, externs: ExternSpec[]
   if (!kcfg.length) return undefined;
   const last = kcfg[kcfg.length - 1]!.kconfig!;
   const size = kcfg.reduce((end, e) => Math.max(end, e.kconfig!.dataOff + e.kconfig!.size), last.dataOff + last.size);
+  if (size > MAX_VALUE_SIZE) throw new ParseError(`the .kconfig externs need ${size} bytes, more than a map value can hold (${MAX_VALUE_SIZE})`, { section: '.kconfig' });
   const datasecId = btf?.findOne('.kconfig', BTF_KIND.DATASEC) ?? 0;
   let flags = MAP_FLAG.RDONLY_PROG;
   if (btf && datasecId && hasNonStaticVar(btf, datasecId)) flags |= MAP_FLAG.MMAPABLE;
   return {
     name: '.kconfig', kernelName: internalMapName(objName, '.kconfig'), origin: 'kconfig', sectionIndex: -1, sectionOffset: 0, btfVarIndex: -1,
     type: MAP_TYPE.ARRAY, keySize: 4, valueSize: size, maxEntries: 1, mapFlags: flags, numaNode: 0, mapExtra: 0n,
-    btfKeyTypeId: 0, btfValueTypeId: datasecId, pinning: 0, inner: undefined, initSlots: [], initialData: new Uint8Array(size),
+    btfKeyTypeId: 0, btfValueTypeId: datasecId, pinning: 0, inner: undefined, initSlots: [], initialData: undefined,
   };
 }
 

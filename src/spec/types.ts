@@ -75,7 +75,7 @@ export interface MapSpec {
   inner: MapSpec | undefined;
   /** Initial slots from `values`: names of maps (map-in-map) or programs (prog arrays), by index. */
   initSlots: (string | undefined)[];
-  /** Initial contents of a global data map (zeros for .bss); kconfig is filled at load. */
+  /** Initial contents of a global data map; undefined for .bss and .kconfig (zeros; kconfig is filled at load). */
   readonly initialData: Uint8Array | undefined;
 }
 
