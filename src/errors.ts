@@ -11,16 +11,25 @@ const KERNEL_ERRNO_NAMES: Record<number, string> = {
   526: 'ESERVERFAULT', 527: 'EBADTYPE', 528: 'EJUKEBOX', 529: 'EIOCBQUEUED', 530: 'ERECALLCONFLICT',
 };
 
+/** Linux errnos that libuv's table lacks but the bpf(2) family returns. */
+const LINUX_ERRNO_NAMES: Record<number, string> = {
+  10: 'ECHILD', 18: 'EXDEV', 39: 'ENOTEMPTY', 42: 'ENOMSG', 61: 'ENODATA', 62: 'ETIME', 67: 'ENOLINK', 74: 'EBADMSG',
+  75: 'EOVERFLOW', 77: 'EBADFD', 95: 'EOPNOTSUPP', 116: 'ESTALE', 125: 'ECANCELED', 132: 'ERFKILL', 133: 'EHWPOISON',
+};
+
 /** errno number → symbolic name ('EPERM'), or 'E<n>' when unknown. */
 export function errnoName(errno: number): string {
   const n = Math.abs(errno);
   const kernel = KERNEL_ERRNO_NAMES[n];
   if (kernel) return kernel;
   try {
-    return getSystemErrorName(-n);
+    const name = getSystemErrorName(-n);
+    // libuv names only the errnos it knows and says "Unknown system error -116" for the rest.
+    if (!name.startsWith('Unknown')) return name;
   } catch {
-    return `E${n}`;
+    // not a valid errno for libuv
   }
+  return LINUX_ERRNO_NAMES[n] ?? `E${n}`;
 }
 
 export interface BpfErrorOptions {

@@ -8,8 +8,42 @@ import { GlobalData } from './global-data.js';
 import { BpfMap } from './map.js';
 import { Program } from './program.js';
 import { loadObject } from './loader.js';
+import { attachObject, detachObject, type AttachSummary } from './attach/auto.js';
+import type { Link } from './link.js';
 import { parseObject } from './spec/parse-object.js';
 import type { ObjectSpec } from './spec/types.js';
+import type { Fd } from '../syscalls/index.js';
+
+/**
+ * What the GC fallback needs to close a forgotten object. It must not reference the object itself (that
+ * would keep it alive forever), so it holds the kernel objects' Fds and weak references to the Program
+ * or BpfMap owning each: one the user still holds stays open (the object is gone, the map in hand still
+ * works); the others are closed with the object. Links have their own fallback (src/link.ts).
+ */
+interface Forgotten {
+  name: string;
+  owned: { owner: WeakRef<object>; fd: Fd }[];
+  btfClose: (() => void) | undefined;
+}
+
+let warnedForgotten = false;
+const forgottenObjects = new FinalizationRegistry<Forgotten>((f) => {
+  let closed = 0;
+  for (const o of f.owned) {
+    if (o.fd.closed || o.owner.deref() !== undefined) continue;
+    o.fd.close();
+    closed++;
+  }
+  if (f.btfClose) {
+    f.btfClose();
+    closed++;
+  }
+  if (closed && !warnedForgotten) {
+    warnedForgotten = true;
+    process.emitWarning(`BpfObject '${f.name}' was garbage-collected without close(); its programs and maps were closed by the GC. ` +
+      'Call close() or declare it with `using` (further unclosed objects are not reported)', { type: 'TsbpfWarning', code: 'TSBPF_UNCLOSED_OBJECT' });
+  }
+});
 
 export interface OpenOptions {
   /** Overrides the object name (default: the file's basename up to its first '.'). */
@@ -32,10 +66,13 @@ export class BpfObject {
   readonly programs: Map<string, Program>;
   /** Maps by name: user maps by variable name, global data maps by ELF section name ('.bss', '.rodata', ...). */
   readonly maps: Map<string, BpfMap>;
+  /** Links made by attach(), by program name; detach() and close() close them. */
+  readonly links = new Map<string, Link>();
   /** @internal */ readonly spec: ObjectSpec;
   /** @internal */ readonly options: OpenOptions;
   /** @internal */ btfFdClose: (() => void) | undefined;
   private state: 'opened' | 'loading' | 'loaded' | 'failed' | 'closed' = 'opened';
+  private readonly forgotten: Forgotten;
 
   private constructor(spec: ObjectSpec, options: OpenOptions) {
     this.spec = spec;
@@ -55,6 +92,8 @@ export class BpfObject {
       for (const m of this.maps.values()) m.close();
       throw e;
     }
+    this.forgotten = { name: this.name, owned: [], btfClose: undefined };
+    forgottenObjects.register(this, this.forgotten, this);
   }
 
   /**
@@ -128,6 +167,10 @@ export class BpfObject {
     try {
       loadObject(this);
       this.state = 'loaded';
+      const owned: Forgotten['owned'] = [];
+      for (const x of [...this.programs.values(), ...this.maps.values()]) if (x.fdOwner) owned.push({ owner: new WeakRef(x), fd: x.fdOwner });
+      this.forgotten.owned = owned;
+      this.forgotten.btfClose = this.btfFdClose;
     } catch (e) {
       this.state = 'failed';
       for (const m of this.maps.values()) m.unpinIfPinnedByLoad();
@@ -136,9 +179,34 @@ export class BpfObject {
     }
   }
 
-  /** Closes every program, map and the BTF object. Pinned objects stay in bpffs. */
+  /**
+   * Attaches every loaded program whose section says how (libbpf's skeleton attach) and keeps the
+   * links in `links`. Programs that cannot be auto-attached are listed in `skipped` with the
+   * reason; if one attachment fails, the ones made by this call are closed again.
+   */
+  async attach(): Promise<AttachSummary> {
+    return this.attachSync();
+  }
+
+  attachSync(): AttachSummary {
+    return attachObject(this);
+  }
+
+  /** Closes (detaches) the links made by attach(). */
+  detach(): void {
+    detachObject(this);
+  }
+
+  /** Detaches what attach() attached and closes every program, map and the BTF object. Pinned objects stay in bpffs. */
   close(): void {
     if (this.state === 'closed') return;
+    forgottenObjects.unregister(this);
+    try {
+      this.detach();
+    } catch (e) {
+      // Closing must release everything else anyway; say what could not be undone.
+      process.emitWarning(`tsbpf: object '${this.name}': detaching on close failed: ${(e as Error).message}`);
+    }
     this.state = 'closed';
     this.releaseKernelObjects();
     for (const m of this.maps.values()) m.close();

@@ -6,6 +6,9 @@ import type { LinkedProgram } from './link-subprogs.js';
 import { PROG_TYPE, ATTACH_TYPE, enumName } from './kernel-enums.js';
 import type { ProgramSpec } from './spec/types.js';
 import { unlinkSync } from 'node:fs';
+import type { Fd as OwnedFd } from '../syscalls/index.js';
+import * as A from './attach/index.js';
+import type { IterLink, Link, LinkGroup } from './link.js';
 
 export interface TestRunOptions {
   /** Packet data (data_in). */
@@ -164,6 +167,96 @@ export class Program {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw withContext(e, { object: this.objectName, program: this.name, cmd: 'unpin' });
     }
     this.pinnedAt = undefined;
+  }
+
+  // --- attach (src/attach/): each returns a Link that detaches on close() ---------------------
+
+  /** Attaches as the section name says (libbpf's bpf_program__attach); throws with the reason when it cannot. */
+  async attach(): Promise<Link> {
+    return this.attachSync();
+  }
+  attachSync(): Link {
+    return this.attachCtx(() => A.autoAttach(this));
+  }
+  /** SEC("tp/category/name"): a tracepoint through a perf event. */
+  attachTracepoint(category: string, name: string, opts?: A.TracepointOptions): Link {
+    return this.attachCtx(() => A.attachTracepoint(this, category, name, opts));
+  }
+  /** SEC("raw_tp/name"), raw_tp.w: BPF_RAW_TRACEPOINT_OPEN. */
+  attachRawTracepoint(name: string, opts?: A.RawTracepointOptions): Link {
+    return this.attachCtx(() => A.attachRawTracepoint(this, name, opts));
+  }
+  /** tp_btf, fentry/fexit/fmod_ret, lsm: the target was fixed at load. */
+  attachTrace(opts?: A.TraceOptions): Link {
+    return this.attachCtx(() => A.attachTrace(this, opts));
+  }
+  attachKprobe(fn: string, opts?: A.KprobeOptions): Link {
+    return this.attachCtx(() => A.attachKprobe(this, fn, opts));
+  }
+  attachKsyscall(syscall: string, opts?: Omit<A.KprobeOptions, 'offset'>): Link {
+    return this.attachCtx(() => A.attachKsyscall(this, syscall, opts));
+  }
+  /** A glob (or opts.syms/addrs with pattern undefined) over kernel functions. */
+  attachKprobeMulti(pattern: string | undefined, opts?: A.KprobeMultiOptions): Link {
+    return this.attachCtx(() => A.attachKprobeMulti(this, pattern, opts));
+  }
+  attachUprobe(opts: A.UprobeOptions): Link {
+    return this.attachCtx(() => A.attachUprobe(this, opts));
+  }
+  attachUprobeMulti(opts: A.UprobeMultiOptions): Link {
+    return this.attachCtx(() => A.attachUprobeMulti(this, opts));
+  }
+  /**
+   * SEC("perf_event"): a perf event fd (a number is dup'ed; an Fd is taken over), a spec with a
+   * cpu (one link), or a spec without one (a link on every online CPU).
+   */
+  attachPerfEvent(event: number | OwnedFd, opts?: A.PerfAttachOptions): Link;
+  attachPerfEvent(spec: A.PerfEventSpec & { cpu: number }, opts?: A.PerfAttachOptions): Link;
+  attachPerfEvent(spec: A.PerfEventSpec, opts?: A.PerfAttachOptions): LinkGroup;
+  attachPerfEvent(event: number | OwnedFd | A.PerfEventSpec, opts?: A.PerfAttachOptions): Link | LinkGroup {
+    return this.attachCtx(() => {
+      if (typeof event === 'number' || !('type' in event)) return A.attachPerfEventFd(this, event, opts);
+      return event.cpu !== undefined ? A.attachPerfEventSpec(this, event, opts) : A.attachPerfEventPerCpu(this, event, opts);
+    });
+  }
+  attachXdp(iface: A.Interface, opts?: A.XdpOptions): Link {
+    return this.attachCtx(() => A.attachXdp(this, iface, opts));
+  }
+  attachTcx(iface: A.Interface, direction: 'ingress' | 'egress', opts?: A.TcxOptions): Link {
+    return this.attachCtx(() => A.attachTcx(this, iface, direction, opts));
+  }
+  /** Legacy tc: a cls_bpf filter on the clsact qdisc, through netlink. */
+  attachTc(iface: A.Interface, direction: 'ingress' | 'egress', opts?: A.TcOptions): Link {
+    return this.attachCtx(() => A.attachTc(this, iface, direction, opts));
+  }
+  attachCgroup(cgroup: string | number, attachType?: number | string, opts?: A.CgroupOptions): Link {
+    return this.attachCtx(() => A.attachCgroup(this, cgroup, attachType, opts));
+  }
+  /** SEC("socket"): SO_ATTACH_BPF on a socket. */
+  attachSocket(sock: A.SocketRef): Link {
+    return this.attachCtx(() => A.attachSocket(this, sock));
+  }
+  /** sk_lookup, flow_dissector: a network namespace (name, path or fd; default the current one). */
+  attachNetns(netns?: string | number, attachType?: number | string): Link {
+    return this.attachCtx(() => A.attachNetns(this, netns, attachType));
+  }
+  attachSockmap(map: number | { readonly fd: number }, attachType?: number | string, opts?: A.SockmapOptions): Link {
+    return this.attachCtx(() => A.attachSockmap(this, map, attachType, opts));
+  }
+  attachNetfilter(opts: A.NetfilterOptions): Link {
+    return this.attachCtx(() => A.attachNetfilter(this, opts));
+  }
+  /** SEC("iter/..."): an iterator link; read it with link.read() or link.stream(). */
+  attachIter(opts?: A.IterOptions): IterLink {
+    return this.attachCtx(() => A.attachIter(this, opts));
+  }
+
+  private attachCtx<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw withContext(e, { object: this.objectName, program: this.name });
+    }
   }
 
   /** @internal */ markLoadAttempted(): void {
