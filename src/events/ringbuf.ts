@@ -1,0 +1,581 @@
+// RingBuffer: the consumer of BPF_MAP_TYPE_RINGBUF maps (libbpf's ring_buffer__*), zero-copy and
+// without ever blocking the event loop.
+//
+// Memory (per ring, as the kernel lays it out): page 0 is the consumer position, mapped read-write;
+// from page 1 on come the producer position page and the data pages, mapped read-only, with the data
+// mapped twice in a row so that a record that wraps past the end is still contiguous.
+//
+// Record protocol: each record has an 8-byte header whose u32 length carries BUSY (bit 31, still being
+// written) and DISCARD (bit 30) flags; records are 8-byte aligned. The consumer stops at a BUSY record,
+// skips DISCARD ones, and publishes its position (release) after the records it has read. Here the
+// position is published once per batch (at most every ring/8 bytes and at the end of every drain),
+// not per record as libbpf does: per-record Atomics stores would cost more than the rest of the loop.
+// The kernel only wakes a consumer whose published position equals the committed record's, so the
+// position is always published before control returns to the event loop.
+//
+// Waiting: the rings share one epoll fd, watched by a libuv poll handle (or the threadpool), see
+// waiter.ts. Copy mode (Electron, TSBPF_FORCE_COPY=1, setZeroCopy(false)): no view ever aliases the
+// ring; each drain copies the committed records into a reused buffer and delivers views of that copy.
+
+import { Epoll, EPOLLIN, MappedRegion, pageSize, type WaitMode } from '../../syscalls/index.js';
+import { BpfError, StateError } from '../errors.js';
+import type { BpfMap } from '../map.js';
+import { MAP_TYPE } from '../spec/map-types.js';
+import { RecordView } from './record.js';
+import { checkTimeout, loadPos, onAbort, PLAIN_LOADS, remaining, resolveMap, storePos } from './shared.js';
+import { Waiter } from './waiter.js';
+
+const BUSY = 0x80000000;
+const DISCARD = 0x40000000;
+const LEN_MASK = 0x3fffffff;
+const HDR = 8;
+
+/** A ring buffer map: a loaded BpfMap, or the fd of one. */
+export type RingSource = BpfMap | number;
+
+/**
+ * Called for each record. `record` is valid only until the callback returns (copy() it to keep it).
+ * Return `false` to stop the drain after this record; throwing also stops it (the record counts as
+ * consumed) and the error propagates.
+ */
+export type RingCallback = (record: RecordView, source: RingSource) => unknown;
+
+export interface RingBufferOptions {
+  /** Aborting closes the buffer: a pending poll() resolves with 0 and iterations end. */
+  signal?: AbortSignal;
+  /** How poll() and iteration wait: 'uv-poll' (libuv poll handle, default) or 'threadpool'. */
+  wait?: WaitMode;
+}
+
+/** One ring of a RingBuffer (libbpf's `struct ring`). */
+export class Ring {
+  readonly index: number;
+  /** The map or fd this ring was added with. */
+  readonly source: RingSource;
+  /** The map's name for messages ('name' or 'fd N'). */
+  readonly name: string;
+  /** Data size in bytes (the map's max_entries). */
+  readonly size: number;
+  /** @internal */ callback: RingCallback | undefined;
+  /** @internal */ readonly zeroCopy: boolean;
+  readonly #owner: RingBuffer;
+  readonly #mask: number;
+  readonly #pageSize: number;
+  readonly #consRegion: MappedRegion;
+  readonly #dataRegion: MappedRegion;
+  /** Publish the consumer position at least every this many bytes during a long drain. */
+  readonly #stride: number;
+  // Zero-copy views (null in copy mode).
+  readonly #c32: Uint32Array | null = null;
+  readonly #c64: BigUint64Array | null = null;
+  readonly #p32: Uint32Array | null = null;
+  readonly #h32: Int32Array | null = null;
+  readonly #dv: DataView | null = null;
+  // Copy mode: a reused buffer holding the last copied span.
+  #scratch: Uint8Array | null = null;
+  #s32: Int32Array | null = null;
+  #sdv: DataView | null = null;
+  /** Iteration: end position of the record handed out and not yet released. */
+  #heldEnd = -1;
+  #closed = false;
+
+  /** @internal */
+  constructor(owner: RingBuffer, index: number, source: RingSource, callback: RingCallback | undefined) {
+    const m = resolveMap(source, MAP_TYPE.RINGBUF, 'RingBuffer');
+    const ps = pageSize();
+    this.#owner = owner;
+    this.index = index;
+    this.source = source;
+    this.name = m.name;
+    this.size = m.maxEntries;
+    this.callback = callback;
+    this.#mask = m.maxEntries - 1;
+    this.#pageSize = ps;
+    this.#stride = Math.max(ps, m.maxEntries / 8);
+    if (2 * m.maxEntries + ps > 2 ** 32) {
+      throw new BpfError(`RingBuffer: ring ${m.name} of ${m.maxEntries} bytes is too big to map twice in one view`, { errno: 7, cmd: 'RingBuffer' });
+    }
+    this.#consRegion = MappedRegion.mapFd(m.fd, ps, 'rw');
+    try {
+      this.#dataRegion = MappedRegion.mapFd(m.fd, ps + 2 * m.maxEntries, 'r', ps);
+    } catch (e) {
+      this.#consRegion.close();
+      throw e;
+    }
+    this.zeroCopy = this.#consRegion.zeroCopy && this.#dataRegion.zeroCopy;
+    if (this.zeroCopy) {
+      const cb = this.#consRegion.bytes.buffer;
+      const db = this.#dataRegion.bytes.buffer;
+      this.#c32 = new Uint32Array(cb, 0, 2);
+      this.#c64 = new BigUint64Array(cb, 0, 1);
+      this.#p32 = new Uint32Array(db, 0, 2);
+      this.#h32 = new Int32Array(db, ps, (2 * m.maxEntries) / 4);
+      this.#dv = new DataView(db, ps, 2 * m.maxEntries);
+    }
+  }
+
+  /** The consumer position (bytes consumed since creation). */
+  get consumerPosition(): number {
+    this.#check();
+    return this.zeroCopy ? loadPos(this.#c32!, 0) : Number(this.#consRegion.readU64(0));
+  }
+
+  /** The producer position (bytes reserved since creation, committed or not). */
+  get producerPosition(): number {
+    this.#check();
+    return this.zeroCopy ? loadPos(this.#p32!, 0) : Number(this.#dataRegion.readU64(0));
+  }
+
+  /** Bytes between the consumer and the producer (ring__avail_data_size). */
+  get availableBytes(): number {
+    return this.producerPosition - this.consumerPosition;
+  }
+
+  /** Drains this ring only (ring__consume_n); see RingBuffer.consume. */
+  consume(callback?: RingCallback, maxRecords = Infinity): number {
+    return this.#owner._consumeRings([this], callback, maxRecords);
+  }
+
+  /** @internal */
+  _drain(cb: RingCallback, view: RecordView, max: number): number {
+    if (!this.zeroCopy) return this.#drainCopy(cb, view, max);
+    return PLAIN_LOADS ? this.#drainZeroCopy(cb, view, max) : this.#drainZeroCopyAcquire(cb, view, max);
+  }
+
+  #drainZeroCopy(cb: RingCallback, view: RecordView, max: number): number {
+    const h32 = this.#h32!;
+    const c32 = this.#c32!;
+    const mask = this.#mask;
+    const src = this.source;
+    const stride = this.#stride;
+    let published = loadPos(c32, 0);
+    let cons = published;
+    let prod = loadPos(this.#p32!, 0);
+    let off = cons % this.size;
+    let n = 0;
+    view._dv = this.#dv!;
+    view.source = src;
+    try {
+      for (;;) {
+        if (cons >= prod) {
+          if (cons !== published) {
+            storePos(c32, this.#c64!, 0, cons, published);
+            published = cons;
+          }
+          // Records committed while we were draining are taken in the same drain, as libbpf does.
+          prod = loadPos(this.#p32!, 0);
+          if (cons >= prod) return n;
+        }
+        const lim = Math.min(prod, cons + stride);
+        // Hot loop. Flag values are literals on purpose (BUSY 0x80000000, length mask 0x3fffffff,
+        // DISCARD 0x40000000, header 8 bytes): module-level consts and an arch check here measured
+        // 2-3 ns slower per record, which is most of the budget.
+        do {
+          const len = h32[off >> 2]!;
+          if (len & 0x80000000) return n;
+          const step = ((len & 0x3fffffff) + 15) & ~7;
+          cons += step;
+          if ((len & 0x40000000) === 0) {
+            view._off = off + 8;
+            view._len = len;
+            n++;
+            if (cb(view, src) === false || n >= max) return n;
+          }
+          off = (off + step) & mask;
+        } while (cons < lim);
+        storePos(c32, this.#c64!, 0, cons, published);
+        published = cons;
+      }
+    } finally {
+      // Runs for a normal end, a stop, and a throwing callback (whose record counts as consumed).
+      view._len = -1;
+      if (cons !== published) storePos(c32, this.#c64!, 0, cons, published);
+    }
+  }
+
+  /** The same loop with acquire loads of the headers, for CPUs that reorder loads (arm64). */
+  #drainZeroCopyAcquire(cb: RingCallback, view: RecordView, max: number): number {
+    const h32 = this.#h32!;
+    const c32 = this.#c32!;
+    const mask = this.#mask;
+    const src = this.source;
+    const stride = this.#stride;
+    let published = loadPos(c32, 0);
+    let cons = published;
+    let prod = loadPos(this.#p32!, 0);
+    let off = cons % this.size;
+    let n = 0;
+    view._dv = this.#dv!;
+    view.source = src;
+    try {
+      for (;;) {
+        if (cons >= prod) {
+          if (cons !== published) {
+            storePos(c32, this.#c64!, 0, cons, published);
+            published = cons;
+          }
+          // Records committed while we were draining are taken in the same drain, as libbpf does.
+          prod = loadPos(this.#p32!, 0);
+          if (cons >= prod) return n;
+        }
+        const lim = Math.min(prod, cons + stride);
+        do {
+          const len = Atomics.load(h32, off >> 2);
+          if (len & 0x80000000) return n;
+          const step = ((len & 0x3fffffff) + 15) & ~7;
+          cons += step;
+          if ((len & 0x40000000) === 0) {
+            view._off = off + 8;
+            view._len = len;
+            n++;
+            if (cb(view, src) === false || n >= max) return n;
+          }
+          off = (off + step) & mask;
+        } while (cons < lim);
+        storePos(c32, this.#c64!, 0, cons, published);
+        published = cons;
+      }
+    } finally {
+      // Runs for a normal end, a stop, and a throwing callback (whose record counts as consumed).
+      view._len = -1;
+      if (cons !== published) storePos(c32, this.#c64!, 0, cons, published);
+    }
+  }
+
+  #ensureScratch(n: number): void {
+    if (this.#scratch && this.#scratch.length >= n) return;
+    let cap = Math.max(65536, this.#scratch ? this.#scratch.length * 2 : 0);
+    while (cap < n) cap *= 2;
+    cap = Math.min(cap, this.size);
+    const buf = new ArrayBuffer(cap);
+    this.#scratch = new Uint8Array(buf);
+    this.#s32 = new Int32Array(buf);
+    this.#sdv = new DataView(buf);
+  }
+
+  /**
+   * Copy mode. Copying [consumer, producer) and then trusting the headers in the copy would be wrong:
+   * memcpy may load a record's bytes before its header, so a record committed during the copy could
+   * show a committed header over stale data. So the committed prefix is found in a first copy and
+   * copied again: everything in it was committed before the second copy started.
+   */
+  #drainCopy(cb: RingCallback, view: RecordView, max: number): number {
+    const ps = this.#pageSize;
+    const src = this.source;
+    let cons = Number(this.#consRegion.readU64(0));
+    let n = 0;
+    view.source = src;
+    try {
+      for (;;) {
+        const prod = Number(this.#dataRegion.readU64(0));
+        if (cons >= prod) return n;
+        const span = prod - cons;
+        const off = cons % this.size;
+        this.#ensureScratch(span);
+        const s32 = this.#s32!;
+        this.#dataRegion.read(ps + off, span, this.#scratch!);
+        let committed = 0;
+        while (committed < span) {
+          const len = s32[committed >> 2]!;
+          if (len & BUSY) break;
+          committed += ((len & LEN_MASK) + HDR + 7) & ~7;
+        }
+        if (committed === 0) return n;
+        this.#dataRegion.read(ps + off, committed, this.#scratch!);
+        view._dv = this.#sdv!;
+        let q = 0;
+        while (q < committed) {
+          const len = s32[q >> 2]!;
+          const step = ((len & LEN_MASK) + HDR + 7) & ~7;
+          cons += step;
+          q += step;
+          if ((len & DISCARD) === 0) {
+            view._off = q - step + HDR;
+            view._len = len & LEN_MASK;
+            n++;
+            if (cb(view, src) === false || n >= max) return n;
+          }
+        }
+        this.#consRegion.writeU64(0, cons);
+      }
+    } finally {
+      view._len = -1;
+      if (!this.#closed) this.#consRegion.writeU64(0, cons);
+    }
+  }
+
+  /**
+   * @internal Iteration: makes `view` the next record, without consuming it (it stays valid until
+   * _release). Discarded records on the way are consumed. Returns false when there is none.
+   */
+  _peek(view: RecordView): boolean {
+    if (this.#closed) return false;
+    const ps = this.#pageSize;
+    for (;;) {
+      const cons = this.zeroCopy ? loadPos(this.#c32!, 0) : Number(this.#consRegion.readU64(0));
+      const prod = this.zeroCopy ? loadPos(this.#p32!, 0) : Number(this.#dataRegion.readU64(0));
+      if (cons >= prod) return false;
+      const off = cons % this.size;
+      const len = this.zeroCopy ? (PLAIN_LOADS ? this.#h32![off >> 2]! : Atomics.load(this.#h32!, off >> 2)) : this.#dataRegion.readU32(ps + off) | 0;
+      if (len & BUSY) return false;
+      const size = len & LEN_MASK;
+      const end = cons + (((size + HDR + 7) & ~7));
+      if (len & DISCARD) {
+        this.#publish(end, cons);
+        continue;
+      }
+      view.source = this.source;
+      if (this.zeroCopy) {
+        view._dv = this.#dv!;
+        view._off = off + HDR;
+      } else {
+        // The header was read (and seen committed) before this copy starts: the data is complete.
+        this.#ensureScratch(size);
+        if (size > 0) this.#dataRegion.read(ps + off + HDR, size, this.#scratch!);
+        view._dv = this.#sdv!;
+        view._off = 0;
+      }
+      view._len = size;
+      this.#heldEnd = end;
+      return true;
+    }
+  }
+
+  /** @internal Iteration: consumes the record last returned by _peek. */
+  _release(): void {
+    if (this.#heldEnd < 0 || this.#closed) return;
+    const cons = this.zeroCopy ? loadPos(this.#c32!, 0) : Number(this.#consRegion.readU64(0));
+    this.#publish(this.#heldEnd, cons);
+    this.#heldEnd = -1;
+  }
+
+  #publish(pos: number, prev: number): void {
+    if (this.zeroCopy) storePos(this.#c32!, this.#c64!, 0, pos, prev);
+    else this.#consRegion.writeU64(0, pos);
+  }
+
+  /** @internal Whether committed or in-flight records wait (a cheap check, no syscall). */
+  _hasData(): boolean {
+    if (this.#closed) return false;
+    return this.zeroCopy ? loadPos(this.#p32!, 0) > loadPos(this.#c32!, 0)
+      : this.#dataRegion.readU64(0) > this.#consRegion.readU64(0);
+  }
+
+  /** @internal */
+  _close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#consRegion.close();
+    this.#dataRegion.close();
+  }
+
+  #check(): void {
+    if (this.#closed) throw new StateError(`ring ${this.name}: the RingBuffer is closed`, { cmd: 'RingBuffer' });
+  }
+}
+
+/**
+ * Consumer of one or more BPF ring buffers (libbpf's `struct ring_buffer`).
+ *
+ * ```ts
+ * using rb = new RingBuffer(obj.map('events'), (rec) => { total += rec.getUint32(0, true); });
+ * await rb.poll(100);                       // wait up to 100 ms, then drain: the record count
+ * for await (const rec of rb) { ... }       // or iterate (one record per step)
+ * ```
+ *
+ * Records are zero-copy views of the kernel's memory, valid only during the callback or iteration
+ * step; `record.copy()` keeps one. Under copy mode (Electron, TSBPF_FORCE_COPY=1) records are copied
+ * into a reused buffer first, with the same API and the same lifetime rule.
+ */
+export class RingBuffer {
+  readonly #rings: Ring[] = [];
+  readonly #epoll: Epoll;
+  readonly #waiter: Waiter;
+  readonly #view: RecordView;
+  readonly #callback: RingCallback | undefined;
+  #unabort: (() => void) | undefined;
+  #closed = false;
+  #draining = false;
+  #iterating = false;
+  /** The ring holding the record the iterator handed out, if any. */
+  #held: Ring | null = null;
+
+  constructor(source: RingSource | readonly RingSource[], callback?: RingCallback, opts?: RingBufferOptions);
+  constructor(source: RingSource | readonly RingSource[], opts?: RingBufferOptions);
+  constructor(source: RingSource | readonly RingSource[], callbackOrOpts?: RingCallback | RingBufferOptions, maybeOpts?: RingBufferOptions) {
+    const callback = typeof callbackOrOpts === 'function' ? callbackOrOpts : undefined;
+    const opts = (typeof callbackOrOpts === 'function' ? maybeOpts : callbackOrOpts) ?? {};
+    const sources = Array.isArray(source) ? (source as readonly RingSource[]) : [source as RingSource];
+    if (sources.length === 0) throw new BpfError('RingBuffer needs at least one ring buffer map', { errno: 22, cmd: 'RingBuffer' });
+    this.#callback = callback;
+    this.#view = new RecordView(new DataView(new ArrayBuffer(0)), 'RingBuffer');
+    this.#epoll = new Epoll(Math.max(8, sources.length), 'RingBuffer epoll');
+    try {
+      this.#waiter = new Waiter(this.#epoll.fd, opts.wait, 'RingBuffer');
+      for (const s of sources) this.add(s);
+      this.#unabort = onAbort(opts.signal, () => this.close(), 'RingBuffer');
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Adds a ring (ring_buffer__add). `callback` handles its records; without one, the callback given to
+   * consume() or the constructor does.
+   */
+  add(source: RingSource, callback?: RingCallback): Ring {
+    this.#check();
+    const ring = new Ring(this, this.#rings.length, source, callback);
+    try {
+      this.#epoll.add(typeof source === 'number' ? source : source.fd, EPOLLIN, ring.index);
+    } catch (e) {
+      ring._close();
+      throw e;
+    }
+    this.#rings.push(ring);
+    return ring;
+  }
+
+  /** The rings, in the order they were added (ring_buffer__ring). */
+  get rings(): readonly Ring[] {
+    return this.#rings;
+  }
+
+  /** The epoll fd that becomes readable when any ring has data (ring_buffer__epoll_fd). */
+  get epollFd(): number {
+    this.#check();
+    return this.#epoll.fd.fd;
+  }
+
+  /** False when records are copied (Electron, TSBPF_FORCE_COPY=1, setZeroCopy(false)). */
+  get zeroCopy(): boolean {
+    return this.#rings.every((r) => r.zeroCopy);
+  }
+
+  /** How poll() and iteration wait ('uv-poll' or 'threadpool'). */
+  get waitMode(): WaitMode {
+    return this.#waiter.mode;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Drains every ring now, synchronously (ring_buffer__consume / __consume_n). Returns the number of
+   * records delivered (discarded records are skipped and not counted). Stops early after `maxRecords`,
+   * when the callback returns false (that record counts), or when it throws (that record is consumed
+   * and the error is rethrown). `callback` overrides the per-ring and constructor callbacks.
+   */
+  consume(callback?: RingCallback, maxRecords = Infinity): number {
+    return this._consumeRings(this.#rings, callback, maxRecords);
+  }
+
+  /** @internal */
+  _consumeRings(rings: readonly Ring[], callback: RingCallback | undefined, maxRecords: number): number {
+    this.#check();
+    if (this.#draining) throw new StateError('RingBuffer: consume() called from inside a record callback', { cmd: 'consume', errno: 16 });
+    if (this.#held) throw new StateError('RingBuffer: consume() called while an iteration holds a record', { cmd: 'consume', errno: 16 });
+    if (!(maxRecords > 0)) return 0;
+    this.#draining = true;
+    let total = 0;
+    try {
+      for (const ring of rings) {
+        const cb = callback ?? ring.callback ?? this.#callback;
+        if (!cb) throw new BpfError(`RingBuffer: no callback for ring ${ring.name} (pass one to the constructor, add() or consume())`, { errno: 22, cmd: 'consume' });
+        total += ring._drain(cb, this.#view, maxRecords - total);
+        if (total >= maxRecords || this.#closed) break;
+      }
+    } finally {
+      this.#draining = false;
+    }
+    return total;
+  }
+
+  /**
+   * Waits until a ring has data (at most `timeoutMs`; -1 forever, 0 not at all), then drains every
+   * ring (ring_buffer__poll). Resolves with the number of records delivered: 0 on timeout or when the
+   * buffer is closed meanwhile. Never blocks the event loop. Rejects if a callback throws.
+   */
+  async poll(timeoutMs = -1): Promise<number> {
+    this.#check();
+    checkTimeout(timeoutMs, 'RingBuffer.poll');
+    const deadline = performance.now() + Math.max(0, timeoutMs);
+    for (;;) {
+      if (this.#closed) return 0;
+      if (this.#rings.some((r) => r._hasData())) {
+        this.#waiter.clearPending();
+        const n = this.consume();
+        if (n > 0) return n;
+      }
+      const left = remaining(timeoutMs, deadline);
+      if (left === 0 && timeoutMs !== -1) return 0;
+      const r = await this.#waiter.wait(left);
+      if (r !== 'ready') return 0;
+      // 'ready' with nothing left (consumed meanwhile, or only discarded/busy records): wait again.
+    }
+  }
+
+  /**
+   * Iterates over records as they come, waiting (without blocking) when the rings are empty. Each
+   * record is valid until the next step; breaking out of the loop keeps the buffer open. Ends when
+   * the buffer is closed (or its signal aborts).
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<RecordView, void, undefined> {
+    this.#check();
+    if (this.#iterating) throw new StateError('RingBuffer: already being iterated', { cmd: 'iterate', errno: 16 });
+    this.#iterating = true;
+    let current = 0;
+    try {
+      for (;;) {
+        if (this.#closed) return;
+        let found: Ring | null = null;
+        for (let k = 0; k < this.#rings.length; k++) {
+          const ring = this.#rings[(current + k) % this.#rings.length]!;
+          if (ring._peek(this.#view)) {
+            found = ring;
+            current = ring.index;
+            break;
+          }
+        }
+        if (found) {
+          this.#held = found;
+          try {
+            yield this.#view;
+          } finally {
+            this.#view._len = -1;
+            this.#held = null;
+            found._release();
+          }
+          continue;
+        }
+        const r = await this.#waiter.wait(-1);
+        if (r === 'closed') return;
+      }
+    } finally {
+      this.#iterating = false;
+    }
+  }
+
+  /** Unmaps the rings and closes the epoll fd; a pending poll resolves with 0. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unabort?.();
+    this.#view._len = -1;
+    this.#view._closed = true;
+    // The poll handle goes first: libuv must forget the epoll fd before it is closed.
+    this.#waiter?.close();
+    for (const r of this.#rings) r._close();
+    this.#epoll.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #check(): void {
+    if (this.#closed) throw new StateError('RingBuffer is closed', { cmd: 'RingBuffer' });
+  }
+}
