@@ -1,0 +1,122 @@
+// `tsbpf btf dump file PATH [format c|raw]`, with bpftool 7.1's syntax and output.
+//
+//   tsbpf btf dump file /sys/kernel/btf/vmlinux format c > vmlinux.h
+//   tsbpf btf dump file prog.bpf.o                        (format raw is the default, as in bpftool)
+//   tsbpf btf dump file /sys/kernel/btf/nf_tables format raw   (module BTF: vmlinux is its base)
+//   tsbpf btf -B base.btf dump file split.btf
+//
+// Like bpftool, a file under /sys/kernel/btf/ other than vmlinux is split BTF over vmlinux, and
+// `format c` dumps every type from id 1, base types included. Only `file` sources are handled here
+// (`id`, `map`, `prog` need the kernel's BTF objects).
+
+import { readFileSync } from 'node:fs';
+import { Btf, dumpC, dumpRaw, dumpRawJson, RawTypes } from '../../btf/index.js';
+import { ElfFile } from '../../elf/index.js';
+import type { CliOptions } from '../cli.js';
+import { btfList } from './kernel-objects.js';
+import { BpfError, NotSupportedError } from '../errors.js';
+
+const SYSFS_PREFIX = '/sys/kernel/btf/';
+const SYSFS_VMLINUX = '/sys/kernel/btf/vmlinux';
+
+const USAGE = `Usage: tsbpf btf [-B|--base-btf FILE] dump file FILE [format c|raw]
+       tsbpf btf help`;
+
+/** bpftool's is_prefix: `f`, `fo`, `form`... all mean `format`. */
+function isPrefix(arg: string, word: string): boolean {
+  return arg.length > 0 && word.startsWith(arg);
+}
+
+function readBytes(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new BpfError(`failed to load BTF from ${path}: ${err.message}`, { errno: err.errno ? Math.abs(err.errno) : 2, cause: e });
+  }
+}
+
+/** The raw BTF in a file: the file itself, or an ELF file's .BTF section (libbpf's btf__parse). */
+function btfBytes(path: string, bytes: Uint8Array): { btf: Uint8Array; elf: boolean } {
+  const magicLe = bytes.length >= 2 ? bytes[0]! | (bytes[1]! << 8) : 0;
+  if (magicLe === 0xeb9f || magicLe === 0x9feb) return { btf: bytes, elf: false };
+  if (bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
+    const sec = ElfFile.parse(bytes).section('.BTF');
+    if (!sec) throw new BpfError(`failed to load BTF from ${path}: no .BTF section`, { errno: 2 });
+    return { btf: sec.data, elf: true };
+  }
+  throw new BpfError(`failed to load BTF from ${path}: not raw BTF nor an ELF file`, { errno: 71 /* EPROTO */ });
+}
+
+/** Reads BTF from a raw BTF file or from an ELF file's .BTF section, as libbpf's btf__parse does. */
+export function readBtfFile(path: string, base?: Btf): Btf {
+  const { btf: raw, elf } = btfBytes(path, readBytes(path));
+  const btf = Btf.parse(raw, { base });
+  // libbpf takes an ELF file's pointer size from its class, not from the BTF's `long` (our reader is ELF64-only).
+  if (elf) btf.pointerSize = 8;
+  return btf;
+}
+
+export async function run(args: string[], opts: CliOptions): Promise<number> {
+  let basePath: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-B' || a === '--base-btf') {
+      basePath = args[++i];
+      if (!basePath) throw new BpfError(`${a} needs a file`, { errno: 22 });
+    } else rest.push(a);
+  }
+  const verb = rest.shift();
+  if (!verb || verb === 'help' || verb === '--help') {
+    (verb ? opts.out : opts.err)(`${USAGE}\n`);
+    return verb ? 0 : 1;
+  }
+  // Listing kernel BTF objects lives with the other kernel-object verbs.
+  if (isPrefix(verb, 'list') || isPrefix(verb, 'show')) return btfList(rest, opts);
+  if (!isPrefix(verb, 'dump')) {
+    opts.err(`Error: unknown btf command '${verb}'\n${USAGE}\n`);
+    return 1;
+  }
+  const src = rest.shift();
+  const path = rest.shift();
+  if (!src || !path) {
+    opts.err(`${USAGE}\n`);
+    return 1;
+  }
+  if (!isPrefix(src, 'file')) {
+    if (['id', 'map', 'prog'].some((w) => isPrefix(src, w))) {
+      throw new NotSupportedError(`btf dump ${src}: only 'file' sources are supported by tsbpf`, { errno: 95 });
+    }
+    throw new BpfError(`unrecognized BTF source specifier: '${src}'`, { errno: 22 });
+  }
+  let format: 'c' | 'raw' = 'raw';
+  while (rest.length) {
+    const a = rest.shift()!;
+    if (!isPrefix(a, 'format')) throw new BpfError(`unrecognized option: '${a}'`, { errno: 22 });
+    const f = rest.shift();
+    if (f === undefined) throw new BpfError("expecting value for 'format' option", { errno: 22 });
+    if (f !== 'c' && f !== 'raw') throw new BpfError(`unrecognized format specifier: '${f}', possible values: raw, c`, { errno: 22 });
+    format = f;
+  }
+
+  const baseFile = basePath ?? (path.startsWith(SYSFS_PREFIX) && path !== SYSFS_VMLINUX ? SYSFS_VMLINUX : undefined);
+  if (format === 'c') {
+    if (opts.json) throw new NotSupportedError('JSON output for C-syntax dump is not supported', { errno: 95 });
+    // Fast path: the dumper reads the raw words, nothing is decoded into objects.
+    // (ELF objects have 8-byte pointers, which is also what the raw reader assumes without a `long`.)
+    const raw = btfBytes(path, readBytes(path)).btf;
+    const baseRaw = baseFile === undefined ? undefined : btfBytes(baseFile, readBytes(baseFile)).btf;
+    const types = RawTypes.fromBytes(raw, baseRaw);
+    if (types) {
+      opts.out(dumpC(types));
+      return 0;
+    }
+    // The other byte order: the Btf parser swaps it.
+    opts.out(dumpC(readBtfFile(path, baseFile === undefined ? undefined : readBtfFile(baseFile))));
+    return 0;
+  }
+  const btf = readBtfFile(path, baseFile === undefined ? undefined : readBtfFile(baseFile));
+  opts.out(opts.json ? dumpRawJson(btf, opts.pretty) : dumpRaw(btf));
+  return 0;
+}

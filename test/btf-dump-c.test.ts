@@ -1,0 +1,175 @@
+// `btf dump … format c|raw`: byte-identical to Debian's bpftool 7.1 for /sys/kernel/btf/vmlinux and for
+// the test objects (layouts, bitfields, packed structs, padding, anonymous types, enums of every size,
+// function pointers, type tags, varargs), the BtfDumper building blocks, and a BPF program compiled
+// with clang-16 against our vmlinux.h.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Btf, BtfDumper, BTF_KIND, dumpC } from '../btf/index.js';
+import { ElfFile } from '../elf/index.js';
+import { main } from '../src/cli.js';
+import { BUILD_DIR, compileBpf, haveCommand } from './support/compile.js';
+import { compileFixture, firstDiff } from './btf-fixtures/support.js';
+
+const VMLINUX = '/sys/kernel/btf/vmlinux';
+const haveVmlinux = existsSync(VMLINUX);
+const haveBpftool = haveCommand('bpftool');
+const haveClang = haveCommand('clang-16');
+
+/** Runs the tsbpf CLI in-process; returns [exit code, stdout, stderr]. */
+async function cli(...argv: string[]): Promise<[number, string, string]> {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (s) => { out += s; }, err: (s) => { err += s; } });
+  return [code, out, err];
+}
+
+function bpftool(...args: string[]): string {
+  return execFileSync('bpftool', args, { maxBuffer: 512 * 1024 * 1024, encoding: 'utf8' });
+}
+
+function objectBtf(path: string): Btf {
+  const elf = ElfFile.parse(new Uint8Array(readFileSync(path)));
+  return Btf.parse(elf.section('.BTF')!.data);
+}
+
+test('vmlinux: format c is byte-identical to bpftool 7.1', async () => {
+  if (!haveVmlinux || !haveBpftool) return console.log('  (skipped: needs /sys/kernel/btf/vmlinux and bpftool)');
+  const [code, ours, err] = await cli('btf', 'dump', 'file', VMLINUX, 'format', 'c');
+  assert.is(code, 0, err);
+  const ref = bpftool('btf', 'dump', 'file', VMLINUX, 'format', 'c');
+  const diff = firstDiff(ours, ref);
+  assert.ok(diff === undefined, diff);
+  assert.ok(ours.length > 1_000_000);
+});
+
+const OBJECTS = ['skel-types', 'globals', 'maps', 'externs', 'calls', 'core-read'];
+
+test('test objects: format c and raw are byte-identical to bpftool', async () => {
+  if (!haveBpftool || !haveClang) return console.log('  (skipped: needs bpftool and clang-16)');
+  const paths = [...OBJECTS.map((n) => compileBpf(n)), compileFixture('kinds'), compileFixture('core')];
+  for (const p of paths) {
+    for (const format of ['c', 'raw']) {
+      const [code, ours, err] = await cli('btf', 'dump', 'file', p, 'format', format);
+      assert.is(code, 0, `${p}: ${err}`);
+      const diff = firstDiff(ours, bpftool('btf', 'dump', 'file', p, 'format', format));
+      assert.ok(diff === undefined, `${p} format ${format}: ${diff}`);
+    }
+    for (const flag of ['-j', '-p']) {
+      const [code, ours, err] = await cli(flag, 'btf', 'dump', 'file', p);
+      assert.is(code, 0, `${p}: ${err}`);
+      const diff = firstDiff(ours, bpftool(flag, 'btf', 'dump', 'file', p));
+      assert.ok(diff === undefined, `${p} ${flag}: ${diff}`);
+    }
+  }
+});
+
+test('vmlinux: -j (JSON) is byte-identical to bpftool 7.1 (format raw text: btf.test.ts; -p: the objects above)', async () => {
+  if (!haveVmlinux || !haveBpftool) return console.log('  (skipped)');
+  for (const flags of [['-j']]) {
+    const [code, ours, err] = await cli(...flags, 'btf', 'dump', 'file', VMLINUX, 'format', 'raw');
+    assert.is(code, 0, err);
+    const diff = firstDiff(ours, bpftool(...flags, 'btf', 'dump', 'file', VMLINUX, 'format', 'raw'));
+    assert.ok(diff === undefined, `${flags.join(' ')}: ${diff}`);
+  }
+});
+
+test('module BTF (split over vmlinux): format c matches bpftool', async () => {
+  if (!haveVmlinux || !haveBpftool) return console.log('  (skipped)');
+  const mods = spawnSync('sh', ['-c', 'ls /sys/kernel/btf | grep -v vmlinux | head -1'], { encoding: 'utf8' }).stdout.trim();
+  if (!mods) return console.log('  (skipped: no module BTF)');
+  const path = `/sys/kernel/btf/${mods}`;
+  for (const format of ['raw', 'c']) {
+    const [code, ours, err] = await cli('btf', 'dump', 'file', path, 'format', format);
+    assert.is(code, 0, err);
+    const diff = firstDiff(ours, bpftool('btf', 'dump', 'file', path, 'format', format));
+    assert.ok(diff === undefined, `${path} format ${format}: ${diff}`);
+  }
+});
+
+test('layouts: packed, padding, empty struct, bitfields, function pointers, no mode() attributes', () => {
+  if (!haveClang) return console.log('  (skipped)');
+  const c = dumpC(objectBtf(compileBpf('skel-types')));
+  assert.match(c, 'struct packed_s {\n\t__u8 a;\n\t__u32 b;\n\t__u16 c;\n} __attribute__((packed));');
+  assert.match(c, 'struct padded {\n\t__u8 a;\n\tlong: 0;\n\t__u8 b;\n\t__u64 c;\n\tlong: 64;\n};');
+  assert.match(c, 'struct empty {};');
+  assert.match(c, '\tunsigned int bf_a: 3;\n\tint bf_b: 5;\n');
+  assert.match(c, 'typedef int (*cb_t)(const char * restrict, ...);');
+  assert.match(c, '\tint (*arr_of_fn[2])(void);\n\tchar * (*fn_ret_ptr)(int);');
+  // Debian's bpftool 7.1 (Linux 6.1-stable libbpf) prints 1-byte enums without mode(byte).
+  assert.match(c, 'enum tiny {\n\tTINY_A = 1,\n\tTINY_B = 200,\n};');
+  assert.match(dumpC(objectBtf(compileBpf('skel-types')), { enumModes: true }), '} __attribute__((mode(byte)));');
+});
+
+test('BtfDumper: emitTypeDecl, incremental dumpType, name dedup', () => {
+  const b = Btf.create();
+  const int = b.addType({ kind: BTF_KIND.INT, name: 'int', size: 4, encoding: { signed: true, char: false, bool: false }, bitOffset: 0, bits: 32 });
+  const ptr = b.addType({ kind: BTF_KIND.PTR, name: '', type: int });
+  const cnst = b.addType({ kind: BTF_KIND.CONST, name: '', type: ptr });
+  const arr = b.addType({ kind: BTF_KIND.ARRAY, name: '', type: cnst, indexType: int, nelems: 4 });
+  const s1 = b.addType({ kind: BTF_KIND.STRUCT, name: 'dup', size: 4, kflag: false, members: [{ name: 'x', type: int, bitOffset: 0, bitfieldSize: 0 }] });
+  const s2 = b.addType({ kind: BTF_KIND.STRUCT, name: 'dup', size: 8, kflag: false, members: [{ name: 'a', type: s1, bitOffset: 0, bitfieldSize: 0 }, { name: 'b', type: int, bitOffset: 32, bitfieldSize: 0 }] });
+  const btf = Btf.parse(b.encode());
+  const d = new BtfDumper(btf);
+  assert.is(d.emitTypeDecl(arr, { fieldName: 'v' }), 'int * const v[4]');
+  assert.is(d.emitTypeDecl(arr, { fieldName: 'v', stripMods: true }), 'int *v[4]');
+  assert.is(d.emitTypeDecl(ptr), 'int *');
+  assert.is(d.dumpType(s2), 'struct dup {\n\tint x;\n};\n\nstruct dup___2 {\n\tstruct dup a;\n\tint b;\n};\n\n');
+  assert.is(d.dumpType(s1), '', 'already emitted');
+  assert.is(btf.alignOf(s2), 4);
+  assert.is(btf.resolveSize(arr), 32);
+});
+
+test('the generated vmlinux.h compiles a CO-RE program with clang-16', () => {
+  if (!haveVmlinux || !haveClang) return console.log('  (skipped)');
+  const dir = join(BUILD_DIR, 'tsbpf-vmlinux');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'vmlinux.h'), dumpC(Btf.parse(readFileSync(VMLINUX))));
+  const src = join(dir, 'prog.bpf.c');
+  writeFileSync(src, `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct { pid_t pid; char comm[TASK_COMM_LEN]; } *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e)
+		return 0;
+	e->pid = BPF_CORE_READ(next, pid);
+	bpf_core_read_str(e->comm, sizeof(e->comm), &next->comm);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+`);
+  const r = spawnSync('clang-16', ['-target', 'bpf', '-g', '-O2', '-D__TARGET_ARCH_x86', '-I', dir, '-c', src, '-o', join(dir, 'prog.bpf.o')], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+});
+
+test('CLI errors: bad source, bad format, missing file, JSON for C', async () => {
+  let [code, , err] = await cli('btf', 'dump', 'file', '/nonexistent/x.o', 'format', 'c');
+  assert.is(code, 1);
+  assert.match(err, 'failed to load BTF from /nonexistent/x.o');
+  [code, , err] = await cli('btf', 'dump', 'file', VMLINUX, 'format', 'json');
+  assert.is(code, 1);
+  assert.match(err, "unrecognized format specifier: 'json'");
+  [code, , err] = await cli('btf', 'dump', 'nope', 'x');
+  assert.is(code, 1);
+  assert.match(err, "unrecognized BTF source specifier: 'nope'");
+  [code] = await cli('--json', 'btf', 'dump', 'file', VMLINUX, 'format', 'c');
+  assert.is(code, 1);
+});
+
+test.run();
