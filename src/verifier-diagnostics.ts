@@ -11,6 +11,7 @@ import { decodeInstructions } from './disasm/decode.js';
 import { formatInstruction } from './disasm/format.js';
 import { objectFormatOptions } from './disasm/object.js';
 import { INSN_SIZE } from './disasm/opcodes.js';
+import { logTail } from '../syscalls/index.js';
 import { VerifierError } from './errors.js';
 import { POISON_CORE, POISON_KFUNC_BASE, POISON_MAP_BASE } from './insn.js';
 import type { LinkedProgram } from './link-subprogs.js';
@@ -64,7 +65,8 @@ declare module './errors.js' {
   }
 }
 
-const INSN_LINE = /^(\d+): \([0-9a-f]{2}\)/;
+/** An instruction line of the log; libbpf-style fix-ups replace a poisoned one with "<invalid CO-RE relocation>". */
+const INSN_LINE = /^(\d+): (?:\([0-9a-f]{2}\)|<invalid CO-RE relocation>)/;
 const STATS_LINE = /^processed (\d+) insns/;
 /** Complaints that name the instruction themselves; the number is the first capture. */
 const NAMED_INSN = [
@@ -72,7 +74,6 @@ const NAMED_INSN = [
   /back-edge from insn (\d+) to \d+/,
   /jump out of range from insn (\d+) to/,
   /unreachable insn (\d+)/,
-  /^(\d+): <invalid CO-RE relocation>/m,
 ];
 
 /** Finds the failing instruction and the complaint in a verifier log (level 1 or 2). */
@@ -97,13 +98,14 @@ export function parseVerifierLog(log: string): VerifierLogSummary {
     }
   }
   const complaint = lines.slice(insnLine + 1, end).filter((l) => l.trim() !== '' && !l.startsWith(';'));
-  // Keep the complaint short: the state dumps that follow some messages are in the full log.
-  const message = (complaint.length ? complaint : lines.slice(Math.max(0, end - 2), end)).slice(0, 3).join('\n');
+  // Keep the complaint short: the register state dumps that follow some messages are in the full log.
+  const essential = complaint.filter((l) => !/^(cur|old) state:/.test(l));
+  const message = (essential.length ? essential : lines.slice(Math.max(0, end - 2), end)).slice(0, 3).join('\n');
   const out: VerifierLogSummary = { message };
   if (processed !== undefined) out.processed = processed;
   if (insnLine >= 0) out.insnIdx = Number(INSN_LINE.exec(lines[insnLine]!)![1]);
   for (const re of NAMED_INSN) {
-    const m = re.exec(complaint.join('\n')) ?? (re.flags.includes('m') ? re.exec(lines.slice(0, end).join('\n')) : null);
+    const m = re.exec(complaint.join('\n'));
     if (m) {
       out.insnIdx = Number(m[1]);
       break;
@@ -128,21 +130,31 @@ export function segmentOf(linked: LinkedProgram, insnIdx: number): { prog: Progr
  * The source line of instruction `localInsn` of (sub)program `prog`: the last line_info record at or
  * before it within the function. Records for line 0 (code the compiler could not attribute) are
  * skipped in favour of the nearest attributed line before them.
+ *
+ * `followingStatement`: clang emits no line record for the offset load of a CO-RE access, so such an
+ * instruction inherits the previous statement's line; the access is in the next recorded statement.
  */
-export function sourceLocation(spec: ObjectSpec, prog: ProgramSpec, localInsn: number): SourceLocation | undefined {
+export function sourceLocation(spec: ObjectSpec, prog: ProgramSpec, localInsn: number, opts: { followingStatement?: boolean } = {}): SourceLocation | undefined {
   const secName = spec.elf.sections[prog.sectionIndex]?.name;
   const records = secName !== undefined ? spec.btfExt?.lineInfo.get(secName) : undefined;
   if (!records) return undefined;
   const first = prog.secInsnOff * INSN_SIZE;
+  const last = (prog.secInsnOff + prog.insns.length / INSN_SIZE) * INSN_SIZE;
   const target = (prog.secInsnOff + localInsn) * INSN_SIZE;
   let best: (typeof records)[number] | undefined;
   let bestAttributed: (typeof records)[number] | undefined;
+  let next: (typeof records)[number] | undefined;
   for (const r of records) {
-    if (r.insnOff < first || r.insnOff > target) continue;
+    if (r.insnOff < first || r.insnOff >= last) continue;
+    if (r.insnOff > target) {
+      if (r.line && (!next || r.insnOff < next.insnOff)) next = r;
+      continue;
+    }
     if (!best || r.insnOff >= best.insnOff) best = r;
     if (r.line && (!bestAttributed || r.insnOff >= bestAttributed.insnOff)) bestAttributed = r;
   }
-  const r = bestAttributed ?? best;
+  let r = bestAttributed ?? best;
+  if (opts.followingStatement && next && (!r || r.insnOff < target)) r = next;
   return r ? { file: r.fileName, line: r.line, col: r.col, text: r.lineText } : undefined;
 }
 
@@ -201,10 +213,10 @@ export function diagnoseVerifierLog(log: string, linked: LinkedProgram, spec: Ob
   d.function = seg.prog.name;
   d.section = spec.elf.sections[seg.prog.sectionIndex]?.name;
   d.sectionInsn = seg.prog.secInsnOff + seg.localInsn;
-  const src = sourceLocation(spec, seg.prog, seg.localInsn);
-  if (src) d.source = src;
   const core = coreReloAt(spec, seg.prog, seg.localInsn, opts.coreOutcomes?.get(seg.prog), idx);
   if (core) d.core = core;
+  const src = sourceLocation(spec, seg.prog, seg.localInsn, { followingStatement: !!core });
+  if (src) d.source = src;
   return d;
 }
 
@@ -228,7 +240,7 @@ export function formatDiagnostic(d: VerifierDiagnostic): string[] {
       out.push(`    ${' '.repeat(caretAt)}^`);
     }
   }
-  if (d.core) out.push(`  CO-RE relocation (${d.core.kind}) for ${d.core.access}${d.core.outcome ? `: ${d.core.outcome}` : ''}`);
+  if (d.core) out.push(`  ${d.core.outcome ?? `CO-RE relocation (${d.core.kind}) for ${d.core.access}`}`);
   if (d.poison) out.push(`  note: ${d.poison}`);
   return out;
 }
@@ -248,8 +260,9 @@ export function enrichVerifierError(err: unknown, linked: LinkedProgram | undefi
     const block = formatDiagnostic(d).join('\n');
     if (!block) return err;
     const at = err.message.indexOf(TAIL_MARKER);
+    // The tail is re-cut from err.log, which may have been fixed up (CO-RE) after the message was made.
     err.message = at >= 0
-      ? `${err.message.slice(0, at)}:\n${block}\nLast lines of the verifier log:\n${err.message.slice(at + TAIL_MARKER.length)}`
+      ? `${err.message.slice(0, at)}:\n${block}\nLast lines of the verifier log:\n${logTail(err.log)}`
       : `${err.message}\n${block}`;
   } catch {
     // Diagnostics are a courtesy: the verifier's own error must reach the caller unchanged.

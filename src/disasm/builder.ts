@@ -152,9 +152,9 @@ export class Assembler {
   private slots = 0;
 
   /** Appends instructions (from the constructors above or decoded ones). */
-  emit(...insns: RawInsn[]): this {
+  emit(...insns: (RawInsn & { index?: number; hi?: RawInsn })[]): this {
     for (const i of insns) {
-      const copy: Instruction = { ...(i as Instruction), index: this.slots };
+      const copy: Instruction = { ...i, index: this.slots };
       this.insns.push(copy);
       this.slots += copy.hi ? 2 : 1;
     }

@@ -145,7 +145,8 @@ function formatJmp(insn: Instruction, opts: FormatOptions): string {
 /** The text of one instruction, as the kernel's print_bpf_insn writes it (without the trailing newline). */
 export function formatInstruction(insn: Instruction, opts: FormatOptions = {}): string {
   const body = formatBody(insn, opts);
-  return opts.opcode === false ? body : `(${hex2(insn.code)}) ${body}`;
+  // The kernel prints malformed instructions as "BUG_..." without the opcode prefix.
+  return opts.opcode === false || body.startsWith('BUG_') ? body : `(${hex2(insn.code)}) ${body}`;
 }
 
 function formatBody(insn: Instruction, opts: FormatOptions): string {

@@ -17,8 +17,10 @@ export {
 export { btfTypeOnly, btfValue, type BtfValueOptions } from './btf-text.js';
 export { writeJson, RawJson, JsonEntries, type JsonValue } from './json-writer.js';
 export { kernelSymbols, type KernelSymbols } from './kallsyms.js';
-export { xlatedProgram, xlatedFormatOptions, kernelBtfById, type XlatedProgram } from './kernel-prog.js';
+export {
+  xlatedProgram, xlatedFormatOptions, kernelBtfById, progFullName, dumpXlated, dumpXlatedJson, type XlatedProgram,
+} from './kernel-prog.js';
 export {
   disassembleObjectProgram, disassembleObjectProgramText, objectFormatOptions, objectListingOptions, linkedFuncInfo,
-  linkedLineInfo,
+  linkedLineInfo, type ObjectLike,
 } from './object.js';

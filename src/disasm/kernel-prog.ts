@@ -13,7 +13,8 @@ import { btfGetFdById, btfInfo, progInfo, syscallError, type ProgInfo } from '..
 import type { Instruction } from './decode.js';
 import type { FormatOptions } from './format.js';
 import { kernelSymbols, type KernelSymbols } from './kallsyms.js';
-import type { FuncInfoRecord, LineInfoRecord } from './listing.js';
+import { listingJson, listingText, type FuncInfoRecord, type LineInfoRecord, type ListingOptions } from './listing.js';
+import type { JsonValue } from './json-writer.js';
 import { PSEUDO } from './opcodes.js';
 
 export interface XlatedProgram {
@@ -163,4 +164,18 @@ export function xlatedFormatOptions(prog: Pick<XlatedProgram, 'jitedKsyms'>, sym
       }
     },
   };
+}
+
+/**
+ * `bpftool prog dump xlated` for the loaded program behind `fd`: text lines, or with `json` the
+ * entries of its --json output.
+ */
+export function dumpXlated(fd: number, opts: Pick<ListingOptions, 'linum' | 'opcodes'> = {}): string[] {
+  const x = xlatedProgram(fd);
+  return listingText(x.insns, { ...xlatedFormatOptions(x), btf: x.btf, funcInfo: x.funcInfo, lineInfo: x.lineInfo, ...opts });
+}
+
+export function dumpXlatedJson(fd: number, opts: Pick<ListingOptions, 'linum' | 'opcodes'> = {}): JsonValue[] {
+  const x = xlatedProgram(fd);
+  return listingJson(x.insns, { ...xlatedFormatOptions(x), btf: x.btf, funcInfo: x.funcInfo, lineInfo: x.lineInfo, ...opts });
 }

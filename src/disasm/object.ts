@@ -22,7 +22,11 @@ export function objectFormatOptions(spec: ObjectSpec, linked: LinkedProgram): Fo
   return {
     callName: (insn: Instruction) => {
       const r = relocs.get(insn.index);
-      if (r?.kind === 'externCall') return spec.externs[r.externIndex]?.name;
+      if (r?.kind === 'externCall') {
+        // clang emits a kfunc call as a bpf-to-bpf call to -1 with a relocation; name the kfunc.
+        const name = spec.externs[r.externIndex]?.name;
+        return name && insn.src === PSEUDO.CALL ? `${signed(insn.imm)}#${name}` : name;
+      }
       if (insn.src === PSEUDO.CALL) {
         const callee = segStarts.get(insn.index + insn.imm + 1);
         return callee ? `${signed(insn.imm)}#${callee}` : undefined;
@@ -89,6 +93,10 @@ export function objectListingOptions(spec: ObjectSpec, linked: LinkedProgram): L
   return opts;
 }
 
+/** A parsed object: a BpfObject (its `spec`) or the ObjectSpec itself. */
+export type ObjectLike = ObjectSpec | { readonly spec: ObjectSpec };
+const specOf = (o: ObjectLike): ObjectSpec => ('spec' in o ? o.spec : o);
+
 function linkByName(spec: ObjectSpec, name: string): LinkedProgram {
   const prog = spec.programs.find((p) => p.name === name && !p.isSubprog);
   if (!prog) {
@@ -99,15 +107,17 @@ function linkByName(spec: ObjectSpec, name: string): LinkedProgram {
 
 /**
  * The listing of entry program `name` of an opened (not necessarily loaded) object, as it would be
- * submitted to the kernel: `disassembleObjectProgram(obj.spec, 'handle_pkt')`.
+ * submitted to the kernel: `disassembleObjectProgram(BpfObject.open('x.bpf.o'), 'handle_pkt')`.
  */
-export function disassembleObjectProgram(spec: ObjectSpec, name: string, opts: Pick<ListingOptions, 'linum' | 'opcodes'> = {}): ListingEntry[] {
+export function disassembleObjectProgram(obj: ObjectLike, name: string, opts: Pick<ListingOptions, 'linum' | 'opcodes'> = {}): ListingEntry[] {
+  const spec = specOf(obj);
   const linked = linkByName(spec, name);
   return listing(linked.insns, { ...objectListingOptions(spec, linked), ...opts });
 }
 
 /** disassembleObjectProgram as text lines (bpftool's `prog dump xlated` layout). */
-export function disassembleObjectProgramText(spec: ObjectSpec, name: string, opts: Pick<ListingOptions, 'linum' | 'opcodes'> = {}): string[] {
+export function disassembleObjectProgramText(obj: ObjectLike, name: string, opts: Pick<ListingOptions, 'linum' | 'opcodes'> = {}): string[] {
+  const spec = specOf(obj);
   const linked = linkByName(spec, name);
   return listingText(linked.insns, { ...objectListingOptions(spec, linked), ...opts });
 }
