@@ -8,15 +8,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BTF_KIND, sanitizeBtf } from '../btf/index.js';
 import { BpfError, BpfObject, StateError, VerifierError } from '../src/index.js';
-import { btfLoad, getNextId, liveFds, mapGetFdById, mapInfo } from '../syscalls/index.js';
+import { btfLoad, getNextId, liveFds, mapGetFdById, mapInfo, progGetFdById, progInfo } from '../syscalls/index.js';
 import { compileBpf, REPO_ROOT } from './support/compile.js';
 
 const OBJ = compileBpf('lifecycle');
 const PIN_ROOT = '/sys/fs/bpf/tsbpf-test-lifecycle';
 
-function kernelIds(kind: 'map' | 'prog' | 'btf'): Set<number> {
+/**
+ * Kernel ids of this object's maps and programs (by name: other test files run in parallel and create
+ * their own objects meanwhile).
+ */
+const OWN_NAMES = new Set(['shared_counts', 'sized', 'lifecycl.bss', 'count_run', 'refused']);
+function kernelIds(kind: 'map' | 'prog'): Set<number> {
   const ids = new Set<number>();
-  for (let id = getNextId(kind, 0); id; id = getNextId(kind, id)) ids.add(id);
+  for (let id = getNextId(kind, 0); id; id = getNextId(kind, id)) {
+    try {
+      const fd = kind === 'map' ? mapGetFdById(id) : progGetFdById(id);
+      const name = kind === 'map' ? mapInfo(fd.fd).name : progInfo(fd.fd).name;
+      fd.close();
+      if (OWN_NAMES.has(name)) ids.add(id);
+    } catch {
+      // freed meanwhile
+    }
+  }
   return ids;
 }
 

@@ -6,16 +6,28 @@
 // Environment: TEST_JOBS (files at once, 1 or 2; default 2), TEST_TIMEOUT (seconds per file; default 180).
 // A file that exits non-zero, dies from a signal or times out counts as at least one failure.
 // The last line is always `N passed, N failed, N skipped`; the exit status is 1 if anything failed.
+//
+// Leak tracing (test/support/leak-tracer.ts; TSBPF_LEAK_CHECK=0 turns it off): a file that ends with
+// tsbpf fds open, or whose BPF programs, maps or links outlive it, counts as one more failure.
+// TSBPF_LEAK_STRICT=1 also fails on leftover objects that cannot be attributed to the file (use it on
+// a machine where nothing else creates BPF objects).
 
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  FAIL_MARK, findKernelLeaks, formatLeaks, HeldSampler, IDS_ENV, kernelIds, mergeRecordedIds, STRICT_ENV, TRACER_ENV, type IdSets, type KernelLeaks,
+} from './support/leak-tracer.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const JOBS = Math.min(2, Math.max(1, Number(process.env.TEST_JOBS ?? 2) || 1));
 const TIMEOUT_MS = (Number(process.env.TEST_TIMEOUT ?? 180) || 180) * 1000;
 const SKIP_DIRS = new Set(['node_modules', '.build', 'dist', '.git']);
+const LEAK_CHECK = process.env.TSBPF_LEAK_CHECK !== '0';
+const LEAK_STRICT = process.env[STRICT_ENV] === '1';
+const TRACER_URL = pathToFileURL(join(ROOT, 'test', 'support', 'leak-tracer.ts')).href;
 
 interface FileResult {
   file: string;
@@ -68,16 +80,19 @@ export function parseSummary(output: string): { total: number; passed: number; s
   return { total, passed, skipped: last(/^\s*Skipped:\s+(\d+)\s*$/gm) ?? 0 };
 }
 
-function runFile(file: string, stream: boolean): Promise<FileResult> {
+async function runFile(file: string, stream: boolean): Promise<FileResult> {
   const rel = relative(ROOT, file);
   const started = Date.now();
+  const before: IdSets | undefined = LEAK_CHECK ? await kernelIds() : undefined;
+  const idsFile = join(tmpdir(), `tsbpf-leak-ids-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
   return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    const child = spawn(process.execPath, ['--import', 'tsx', ...(LEAK_CHECK ? ['--import', TRACER_URL] : []), file], {
       cwd: ROOT,
-      env: process.env,
+      env: LEAK_CHECK ? { ...process.env, [TRACER_ENV]: 'child', [IDS_ENV]: idsFile } : process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true, // own process group, so a timeout kills grandchildren too
     });
+    const sampler = before && child.pid ? new HeldSampler(child.pid) : undefined;
     let output = '';
     const onData = (chunk: Buffer): void => {
       const s = chunk.toString();
@@ -98,12 +113,28 @@ function runFile(file: string, stream: boolean): Promise<FileResult> {
     child.on('error', (err) => {
       output += `\nrunner: could not start: ${err.message}\n`;
     });
-    child.on('close', (code, signal) => {
+    child.on('close', async (code, signal) => {
       clearTimeout(timer);
-      const ms = Date.now() - started;
-      if (!stream) {
-        process.stdout.write(`\n━━━ ${rel}\n${output}`);
+      sampler?.stop();
+      let leaks: KernelLeaks | undefined;
+      if (before && sampler) {
+        mergeRecordedIds(idsFile, sampler.seen);
+        try {
+          leaks = await findKernelLeaks(before, sampler.seen);
+        } catch (e) {
+          output += `\nrunner: leak check failed: ${(e as Error).message}\n`;
+        }
       }
+      const ms = Date.now() - started;
+      let extra = '';
+      if (leaks?.attributed.length) extra += `${FAIL_MARK}: BPF objects outlived the test file: ${formatLeaks(leaks.attributed)}\n`;
+      if (leaks?.unattributed.length) {
+        extra += `${LEAK_STRICT ? FAIL_MARK : 'leak-tracer: warning'}: new BPF objects alive and unheld after the file (not seen in its hands; ` +
+          `maybe another process's): ${formatLeaks(leaks.unattributed)}\n`;
+      }
+      output += extra;
+      if (!stream) process.stdout.write(`\n━━━ ${rel}\n${output}`);
+      else if (extra) process.stdout.write(extra);
       const sum = parseSummary(output);
       const passed = sum?.passed ?? 0;
       let failed = sum ? Math.max(0, sum.total - sum.passed) : 0;
@@ -121,6 +152,10 @@ function runFile(file: string, stream: boolean): Promise<FileResult> {
       } else if (!sum) {
         note = 'no uvu summary (no tests?)';
       }
+      // fd leaks make the test process exit 1 (counted above); kernel object leaks are found here.
+      const kernelLeak = !!leaks?.attributed.length || (LEAK_STRICT && !!leaks?.unattributed.length);
+      if (kernelLeak) failed += 1;
+      if (kernelLeak || output.includes(FAIL_MARK)) note = note ? `${note}, leaked` : 'leaked';
       const status = failed > 0 ? 'FAIL' : 'ok';
       process.stdout.write(
         `─── ${status} ${rel}: ${passed} passed, ${failed} failed, ${skipped} skipped` +

@@ -1,0 +1,288 @@
+// A fuzz campaign: builds the seed corpus, runs inputs [0, count) of a seeded campaign on worker
+// threads until the count or the time budget is reached, and collects statistics and findings.
+//
+// The watchdog: each worker publishes the index, stage and start time of the input it is running. An
+// input that runs longer than `perInputMs` is terminated (V8 stops even a tight synchronous loop) and a
+// new worker continues after it. On a shared, loaded machine a slow moment is not a hang, so every
+// timeout is re-run alone at the end with three times the budget: only one that times out again is
+// reported as a hang. A worker that dies (out of memory: its old generation is capped, so a runaway
+// allocation kills the worker, not the process) is reported with the stage it was in.
+
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { buildCorpus, layoutSeeds, makeInput, type Seed } from './corpus.js';
+import { STAGES } from './targets.js';
+import { PROGRESS, type StatsDelta, type WorkerConfig, type WorkerMessage } from './protocol.js';
+
+const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
+
+export interface CampaignOptions {
+  seed: number;
+  /** Inputs to run (indices 0..count-1); Infinity for time-bound runs. */
+  count: number;
+  /** Wall-clock budget in ms for starting new inputs. */
+  timeMs: number;
+  workers: number;
+  /** An input running longer than this is a hang (confirmed with 3× this when re-run alone). */
+  perInputMs: number;
+  /** Peak RSS growth allowed for one stage: memBaseMb + memPerByte × input size. */
+  memBaseMb?: number;
+  memPerByte?: number;
+  /** Old-generation heap cap per worker, in MB. */
+  heapMb?: number;
+  /** Also use vmlinux BTF as a CO-RE target. */
+  useVmlinux?: boolean;
+  /** Stages not to run. */
+  skip?: string[];
+  /** Seed from every test/bpf/*.bpf.c, not just the fixed default list. */
+  allSeeds?: boolean;
+  /** Harness self-test (see WorkerConfig.inject). */
+  inject?: WorkerConfig['inject'];
+  /** Where to write the inputs of findings (one file per distinct finding). */
+  outDir?: string;
+  /** Progress lines. */
+  log?: (line: string) => void;
+  seeds?: Seed[];
+}
+
+export interface FindingReport {
+  kind: 'crash' | 'hang' | 'memory' | 'worker-died';
+  stage: string;
+  signature: string;
+  count: number;
+  first: { index: number; seed: string; labels: string[]; size: number; message: string; stack?: string; file?: string };
+}
+
+export interface CampaignReport {
+  seed: number;
+  inputs: number;
+  bytes: number;
+  elapsedMs: number;
+  seeds: string[];
+  byKind: Record<string, number>;
+  stages: Record<string, { ok: number; error: number; crash: number }>;
+  times: Record<string, number>;
+  labels: Record<string, number>;
+  errors: Record<string, number>;
+  findings: FindingReport[];
+  /** Timeouts that completed when re-run alone (a loaded machine, not a hang): [index, stage]. */
+  slowNotHang: [number, string][];
+  /** The slowest input that completed: [ms, index]. */
+  slowest: [number, number];
+  /** The largest peak-RSS growth of one stage: [MiB, index, stage]. */
+  peak: [number, number, string];
+  /** Index of the first input not run (the next campaign can continue there). */
+  stoppedAt: number;
+}
+
+function merge(into: CampaignReport, d: StatsDelta): void {
+  into.inputs += d.inputs;
+  into.bytes += d.bytes;
+  if (d.slowest[0] > into.slowest[0]) into.slowest = d.slowest;
+  if (d.peak[0] > into.peak[0]) into.peak = d.peak;
+  for (const [k, v] of Object.entries(d.byKind)) into.byKind[k] = (into.byKind[k] ?? 0) + v;
+  for (const [k, v] of Object.entries(d.labels)) into.labels[k] = (into.labels[k] ?? 0) + v;
+  for (const [k, v] of Object.entries(d.errors)) into.errors[k] = (into.errors[k] ?? 0) + v;
+  for (const [k, v] of Object.entries(d.times)) into.times[k] = (into.times[k] ?? 0) + v;
+  for (const [k, v] of Object.entries(d.stages)) {
+    const s = (into.stages[k] ??= { ok: 0, error: 0, crash: 0 });
+    s.ok += v.ok;
+    s.error += v.error;
+    s.crash += v.crash;
+  }
+}
+
+interface Timeout { index: number; stage: string }
+interface Died { index: number; stage: string; error: Error }
+
+interface RangeHandlers {
+  onMessage(m: WorkerMessage): void;
+  onTimeout(t: Timeout): void;
+  onDied(d: Died): void;
+}
+
+/** Runs inputs start, start+step, ... < end on a worker, restarting it after a timeout or death.
+ * Resolves with the first index not run. */
+function runRange(cfg: Omit<WorkerConfig, 'progress' | 'start'>, start: number, perInputMs: number, heapMb: number, h: RangeHandlers): Promise<number> {
+  return new Promise((resolveRange) => {
+    let next = start;
+    const launch = (): void => {
+      if (next >= cfg.end || Date.now() >= cfg.deadline) {
+        resolveRange(next);
+        return;
+      }
+      const progress = new SharedArrayBuffer(4 * PROGRESS.SLOTS);
+      const p = new Int32Array(progress);
+      p[PROGRESS.INDEX] = -1;
+      p[PROGRESS.STAGE] = -1;
+      // Node 20 resolves a worker's entry file before --import hooks apply, so a .ts entry fails:
+      // start from an eval'd stub that registers tsx and then imports the worker.
+      const w = new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(WORKER_URL)}); })`, {
+        eval: true,
+        workerData: { ...cfg, start: next, progress } satisfies WorkerConfig,
+        resourceLimits: { maxOldGenerationSizeMb: heapMb },
+        stdout: false,
+        stderr: false,
+      });
+      let finished: number | undefined;
+      let killed = false;
+      const stageName = (): string => STAGES[Atomics.load(p, PROGRESS.STAGE)] ?? 'setup';
+      const watchdog = setInterval(() => {
+        const cur = Atomics.load(p, PROGRESS.INDEX);
+        if (cur < 0 || killed) return;
+        if (Date.now() - cfg.t0 - Atomics.load(p, PROGRESS.INPUT_START) > perInputMs) {
+          killed = true;
+          h.onTimeout({ index: cur, stage: stageName() });
+          next = cur + cfg.step;
+          void w.terminate();
+        }
+      }, Math.max(20, Math.min(100, perInputMs / 4)));
+      w.on('message', (m: WorkerMessage) => {
+        if (m.type === 'done') finished = m.next;
+        else h.onMessage(m);
+      });
+      w.on('error', (err) => {
+        if (killed) return;
+        const cur = Atomics.load(p, PROGRESS.INDEX);
+        h.onDied({ index: cur, stage: stageName(), error: err as Error });
+        // An error outside any input (setup) would repeat forever: stop this range.
+        next = cur >= 0 ? cur + cfg.step : cfg.end;
+      });
+      w.on('exit', () => {
+        clearInterval(watchdog);
+        if (finished !== undefined) resolveRange(finished);
+        else launch();
+      });
+    };
+    launch();
+  });
+}
+
+export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport> {
+  const log = opts.log ?? (() => {});
+  const seeds = opts.seeds ?? buildCorpus(log, opts.allSeeds);
+  if (!seeds.length) throw new Error('fuzz: no seeds (is clang-16 installed?)');
+  const t0 = Date.now();
+  const report: CampaignReport = {
+    seed: opts.seed, inputs: 0, bytes: 0, elapsedMs: 0, seeds: seeds.map((s) => s.name), byKind: {}, stages: {}, times: {}, labels: {},
+    errors: {}, findings: [], slowNotHang: [], slowest: [0, -1], peak: [0, -1, ''], stoppedAt: 0,
+  };
+  const bySig = new Map<string, FindingReport>();
+  const layouts = layoutSeeds(seeds);
+  const describe = (index: number): { seed: string; labels: string[]; size: number } => {
+    try {
+      const input = makeInput(layouts, opts.seed, index);
+      return { seed: input.seed.name, labels: input.labels, size: input.bytes.length + (input.ext?.length ?? 0) };
+    } catch {
+      return { seed: '(harness)', labels: [], size: 0 };
+    }
+  };
+
+  const record = (kind: FindingReport['kind'], stage: string, signature: string, first: FindingReport['first']): void => {
+    const known = bySig.get(signature);
+    if (known) {
+      known.count++;
+      return;
+    }
+    if (opts.outDir && first.index >= 0 && first.seed !== '(harness)') {
+      // The input itself, for `npm run fuzz -- --repro FILE`; it can also be regenerated from seed:index.
+      try {
+        const input = makeInput(layouts, opts.seed, first.index);
+        mkdirSync(opts.outDir, { recursive: true });
+        const id = createHash('sha1').update(signature).digest('hex').slice(0, 10);
+        const file = join(opts.outDir, `${kind}-${id}.${input.kind === 'object' ? 'o' : 'btf'}`);
+        writeFileSync(file, input.bytes);
+        if (input.ext) writeFileSync(`${file}.ext`, input.ext);
+        writeFileSync(`${file}.txt`, `${kind}: ${signature}\nseed ${opts.seed} index ${first.index} (${first.seed}; ${first.labels.join(', ')})\n${first.message}\n${first.stack ?? ''}\n`);
+        first.file = file;
+      } catch (e) {
+        log(`fuzz: could not save input ${first.index}: ${(e as Error).message}`);
+      }
+    }
+    const f: FindingReport = { kind, stage, signature, count: 1, first };
+    bySig.set(signature, f);
+    report.findings.push(f);
+    log(`fuzz: ${kind} in ${stage} at input ${first.index} (${first.seed}; ${first.labels.join(', ')}): ${first.message.split('\n')[0]}`);
+  };
+
+  const n = Math.max(1, opts.workers);
+  const heapMb = opts.heapMb ?? 1024;
+  const base = {
+    seeds, campaignSeed: opts.seed, step: n, end: opts.count, deadline: t0 + opts.timeMs, t0,
+    memBaseMb: opts.memBaseMb ?? 128, memPerByte: opts.memPerByte ?? 64, useVmlinux: opts.useVmlinux ?? false, skip: opts.skip ?? [], inject: opts.inject,
+  };
+  let lastLog = Date.now();
+  const timeouts: Timeout[] = [];
+  const handlers: RangeHandlers = {
+    onMessage(m) {
+      if (m.type === 'stats') {
+        merge(report, m.delta);
+        if (Date.now() - lastLog > 10_000) {
+          lastLog = Date.now();
+          log(`fuzz: ${report.inputs} inputs, ${((Date.now() - t0) / 1000).toFixed(0)} s, ${report.findings.length} finding(s)`);
+        }
+      } else if (m.type === 'finding') {
+        record('crash', m.finding.stage, m.finding.signature, { index: m.index, seed: m.seed, labels: m.labels, size: m.size, message: m.finding.message, stack: m.finding.stack });
+      } else if (m.type === 'memory') {
+        record('memory', m.stage, `memory | ${m.stage}`, {
+          index: m.index, seed: m.seed, labels: m.labels, size: m.size, message: `peak RSS grew by ${m.grewMb.toFixed(0)} MB in ${m.stage} for a ${m.size}-byte input`,
+        });
+      }
+    },
+    onTimeout(t) {
+      timeouts.push(t);
+    },
+    onDied(d) {
+      const where = d.index >= 0 ? describe(d.index) : { seed: '', labels: [], size: 0 };
+      record('worker-died', d.stage, `worker died | ${d.stage} | ${d.error.message.replace(/\d+/g, 'N')}`, {
+        index: d.index, ...where, message: `the worker died in ${d.stage}: ${d.error.message}`, stack: d.error.stack,
+      });
+    },
+  };
+  const ends = await Promise.all(Array.from({ length: n }, (_, lane) => runRange(base, lane, opts.perInputMs, heapMb, handlers)));
+  report.stoppedAt = Math.min(...ends);
+
+  // Confirm timeouts one at a time, alone, with a larger budget.
+  for (const t of timeouts) {
+    let again: Timeout | undefined;
+    await runRange({ ...base, step: 1, end: t.index + 1, deadline: Infinity }, t.index, opts.perInputMs * 3, heapMb, {
+      onMessage() {},
+      onTimeout(x) { again = x; },
+      onDied: handlers.onDied,
+    });
+    if (!again) {
+      report.slowNotHang.push([t.index, t.stage]);
+      continue;
+    }
+    record('hang', again.stage, `hang | ${again.stage}`, {
+      index: t.index, ...describe(t.index), message: `input ran for more than ${opts.perInputMs * 3} ms (in ${again.stage}) when re-run alone`,
+    });
+  }
+  report.elapsedMs = Date.now() - t0;
+  return report;
+}
+
+/** A human summary of a report. */
+export function formatReport(r: CampaignReport): string {
+  const lines: string[] = [];
+  const rate = r.inputs / Math.max(0.001, r.elapsedMs / 1000);
+  lines.push(`seed ${r.seed}: ${r.inputs} inputs (${Object.entries(r.byKind).map(([k, v]) => `${v} ${k}`).join(', ')}), ` +
+    `${(r.bytes / 2 ** 20).toFixed(0)} MiB, ${(r.elapsedMs / 1000).toFixed(1)} s, ${rate.toFixed(0)}/s, ${r.seeds.length} seeds; ` +
+    `slowest completed input ${r.slowest[1]} (${r.slowest[0]} ms); largest memory growth ${r.peak[0].toFixed(0)} MiB (input ${r.peak[1]}, ${r.peak[2]})`);
+  lines.push('stage                   ok    error  finding   time (s)');
+  for (const [k, v] of Object.entries(r.stages).sort()) {
+    lines.push(`${k.padEnd(18)} ${String(v.ok).padStart(8)} ${String(v.error).padStart(8)} ${String(v.crash).padStart(8)} ${((r.times[k] ?? 0) / 1000).toFixed(1).padStart(10)}`);
+  }
+  const top = Object.entries(r.errors).sort((a, b) => b[1] - a[1]).slice(0, 12);
+  lines.push(`errors (expected BpfErrors, top ${top.length}): ${top.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (r.slowNotHang.length) lines.push(`timeouts that completed when re-run alone (load, not hangs): ${r.slowNotHang.map(([i, s]) => `${i} (${s})`).join(', ')}`);
+  lines.push(`findings: ${r.findings.length}`);
+  for (const f of r.findings) {
+    lines.push(`  [${f.kind}] ×${f.count} ${f.signature}`);
+    lines.push(`      first: input ${f.first.index} (${f.first.seed}; ${f.first.labels.join(', ')}): ${f.first.message.split('\n')[0]}`);
+    if (f.first.file) lines.push(`      saved: ${f.first.file}`);
+  }
+  return lines.join('\n');
+}
