@@ -35,3 +35,25 @@ export {
   BPF_BTF_INFO, BPF_BTF_INFO_SIZE, BPF_LINK_INFO, BPF_LINK_INFO_SIZE, PERF_EVENT_ATTR, PERF_EVENT_ATTR_SIZE,
 } from './generated/bpf-attr.js';
 export type { Field, BpfAttrLayout } from './generated/bpf-attr.js';
+export { createPoller, defaultWaitMode, uvPollSupported, dupFd } from './poll.js';
+export type { Poller, WaitMode } from './poll.js';
+// Attachment plumbing (netlink, tracefs, probes, sockets, link queries).
+export {
+  rtnlRequest, nlAttr, nlU32, nlS32, nlStr, nlNested, nlParseAttrs, RTM, ifIndex, XDP_FLAGS, xdpSetProgram, xdpQuery,
+  xdpFlagsAreModesOnly, tcHookCreate, tcHookDestroy, tcFilterAttach, tcFilterDetach, tcFilterList,
+} from './netlink.js';
+export type { NlMessage, XdpState, TcDirection, TcFilterOptions, TcFilter } from './netlink.js';
+export {
+  tracefsRoot, tracepointId, probePmuType, probeRetprobeBit, legacyProbeEventName, legacyProbeCommand, legacyProbeControlFile,
+  addLegacyProbeEvent, removeLegacyProbeEvent,
+} from './tracefs.js';
+export type { LegacyProbeKind } from './tracefs.js';
+export { PERF_TYPE, PERF_COUNT_SW, PERF_COUNT_HW, probePerfAttr, perfEventOpenProbe, tracepointPerfAttr } from './perf-probe.js';
+export type { ProbeAttrOptions } from './perf-probe.js';
+export { linkDetails, progQuery } from './link-query.js';
+export type { LinkDetails, ProgQueryResult, PerfEventLinkType } from './link-query.js';
+export {
+  socketOpen, sockaddrIn, parseSockaddrIn, sockBind, sockConnect, sockListen, sockAccept, sockName, sockSend, sockRecv,
+  setSockOpt, getSockOptInt, socketAttachBpf, socketDetachBpf, netnsPath, openNetns, withNetns, withNetnsFd, dupRawFd,
+  AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_NONBLOCK, SOCK_CLOEXEC, SOL_SOCKET, MSG_DONTWAIT,
+} from './sockets.js';

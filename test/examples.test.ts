@@ -1,0 +1,124 @@
+// The examples as a user meets them: the committed skeletons match their committed objects, and
+// runqslower traces, filters, handles its flags and exits cleanly, on the real kernel.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { exampleNames, skeletonFor } from '../examples/build.js';
+import { getNextId, progInfo, progGetFdById } from '../syscalls/index.js';
+import { REPO_ROOT } from './support/compile.js';
+
+const RQ = join(REPO_ROOT, 'examples', 'runqslower.ts');
+
+test('committed skeletons are what gen skeleton makes from the committed objects', () => {
+  const names = exampleNames();
+  assert.ok(names.includes('runqslower'));
+  for (const name of names) {
+    const committed = readFileSync(join(REPO_ROOT, 'examples', `${name}.skel.ts`), 'utf8');
+    assert.ok(committed === skeletonFor(name), `examples/${name}.skel.ts is stale; run npx tsx examples/build.ts`);
+  }
+});
+
+function runqslowerPrograms(): number {
+  let n = 0;
+  for (let id = getNextId('prog', 0); id; id = getNextId('prog', id)) {
+    try {
+      const fd = progGetFdById(id);
+      if (/^(raw_)?sched_(wakeup|switch)/.test(progInfo(fd.fd).name)) n++;
+      fd.close();
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
+}
+
+/** Runs runqslower for `ms`, then sends `signal`; returns exit code and output. */
+function runFor(args: string[], ms: number, signal: NodeJS.Signals): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', RQ, ...args], { cwd: REPO_ROOT });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    // Once tracing has started (the header is out), let it run for `ms` with some wake-ups, then stop it.
+    let timer: NodeJS.Timeout | undefined;
+    let busy: NodeJS.Timeout | undefined;
+    child.stdout.on('data', () => {
+      if (timer || !out.includes('LAT(us)')) return;
+      busy = setInterval(() => { spawn('true'); }, 20);
+      timer = setTimeout(() => child.kill(signal), ms);
+    });
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code) => {
+      clearInterval(busy);
+      clearTimeout(timer);
+      clearTimeout(deadline);
+      resolve({ code, out, err });
+    });
+  });
+}
+
+test('runqslower 0 prints the header and one line per wake-up, and SIGINT exits 0 leaving nothing attached', async () => {
+  const before = runqslowerPrograms();
+  const r = await runFor(['0'], 2500, 'SIGINT');
+  assert.is(r.code, 0, r.err);
+  const lines = r.out.trim().split('\n');
+  assert.is(lines[0], 'Tracing run queue latency higher than 0 us');
+  assert.is(lines[1], 'TIME     COMM             TID           LAT(us)');
+  assert.ok(lines.length > 3, `expected events, got:\n${r.out}\n${r.err}`);
+  for (const l of lines.slice(2)) assert.match(l, /^\d\d:\d\d:\d\d \S.{0,15}\s+\d+\s+\d+$/, l);
+  assert.is(runqslowerPrograms(), before, 'programs are gone after exit');
+});
+
+test('runqslower -P shows the previous task; SIGTERM exits 0', async () => {
+  const r = await runFor(['-P', '0'], 2000, 'SIGTERM');
+  assert.is(r.code, 0, r.err);
+  const lines = r.out.trim().split('\n');
+  assert.is(lines[1], 'TIME     COMM             TID    PREV COMM        PREV TID        LAT(us)');
+  assert.ok(lines.length > 2);
+});
+
+test('runqslower -p filters by process (its own wake-ups only)', async () => {
+  // Filtering on a PID that does not exist must print nothing but the header.
+  const r = await runFor(['-p', '999999', '0'], 1500, 'SIGINT');
+  assert.is(r.code, 0, r.err);
+  assert.is(r.out.trim().split('\n').length, 2, r.out);
+});
+
+test('bad flags print the usage and exit non-zero without a stack trace', () => {
+  for (const args of [['-x'], ['-p'], ['-p', 'abc'], ['12', '13'], ['-p', '1', '-t', '2']]) {
+    let code = 0;
+    let stderr = '';
+    try {
+      execFileSync(process.execPath, ['--import', 'tsx', RQ, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      code = (e as { status: number }).status;
+      stderr = String((e as { stderr: Buffer }).stderr);
+    }
+    assert.ok(code !== 0, `${args.join(' ')} succeeded`);
+    assert.match(stderr, /Usage: runqslower/);
+    assert.not.match(stderr, /\n\s+at /, 'no stack trace');
+  }
+  const help = execFileSync(process.execPath, ['--import', 'tsx', RQ, '-h'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  assert.match(help, /Usage: runqslower/);
+});
+
+test('without root, runqslower says so in one line', () => {
+  let out = '';
+  let code = 0;
+  try {
+    execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', RQ],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    code = (e as { status: number }).status;
+    out = String((e as { stderr: Buffer }).stderr);
+  }
+  assert.ok(code !== 0);
+  const lines = out.trim().split('\n');
+  assert.is(lines.length, 1, out);
+  assert.match(lines[0]!, /root/);
+});
+
+test.run();
