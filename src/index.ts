@@ -24,11 +24,15 @@ export {
   type TracepointOptions, type UprobeMultiOptions, type UprobeOptions, type XdpOptions,
   resolveBinaryPath, findFuncOffset, uprobeOffset,
 } from './attach/index.js';
+export {
+  type UsdtOptions, type UsdtArgSpec, type UsdtNote, type UsdtTarget, usdtPlan, usdtNotes, parseUsdtArgs, encodeUsdtSpec,
+} from './attach/index.js';
 export { XDP_FLAGS, xdpQuery, tcFilterList, ifIndex, type XdpState, type TcFilter } from '../syscalls/netlink.js';
 export { withNetns } from '../syscalls/sockets.js';
 export { PERF_TYPE, PERF_COUNT_SW, PERF_COUNT_HW } from '../syscalls/perf-probe.js';
 export { progQuery, type LinkDetails, type ProgQueryResult } from '../syscalls/link-query.js';
 export * from './skeleton/index.js';
+export { formatLog2Hist, formatLinearHist, printLog2Hist, printLinearHist, type HistCount, type HistOptions } from './histogram.js';
 export * as asm from './disasm/index.js';
 export {
   decodeInstructions, encodeInstructions, formatInstruction, listingText, listingJson, disassembleObjectProgram,

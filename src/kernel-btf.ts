@@ -13,7 +13,7 @@ import { release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Btf } from '../btf/index.js';
 import { ElfFile } from '../elf/index.js';
-import { zeroCopyEnabled } from '../syscalls/index.js';
+import { btfGetFdById, btfInfo, getNextId, zeroCopyEnabled, type Fd } from '../syscalls/index.js';
 import { mmap, viewOf } from '../syscalls/libc.js';
 import { CandidateIndex, createCoreTargets, type CoreTargetBtf, type CoreTargets } from './core/index.js';
 import { BpfError } from './errors.js';
@@ -100,6 +100,58 @@ export function loadModuleBtfs(dir: string, base: KernelBtfEntry): KernelBtfEntr
     }
   }
   return out;
+}
+
+/** Kernel module BTF objects by module name, opened on first need and kept for the process. */
+let moduleBtfFds: Map<string, Fd> | undefined;
+
+/**
+ * The fd of kernel module `name`'s BTF object, as libbpf's load_module_btfs finds it: walk the BTF ids
+ * (BPF_BTF_GET_NEXT_ID), open each (BPF_BTF_GET_FD_BY_ID) and keep the kernel BTFs that are not vmlinux,
+ * by name. The fds stay open for the life of the process, like the shared parsed BTFs (one per module);
+ * ksym externs and `module:func` attach targets reference them (ld_imm64, fd_array, attach_btf_obj_fd).
+ * Undefined when the module has no BTF object (unloaded since, or never had one).
+ */
+export function moduleBtfObjFd(name: string): number | undefined {
+  let fd = moduleBtfFds?.get(name);
+  if (!fd || fd.closed) {
+    moduleBtfFds = scanModuleBtfObjects(moduleBtfFds);
+    fd = moduleBtfFds.get(name);
+  }
+  return fd && !fd.closed ? fd.fd : undefined;
+}
+
+function scanModuleBtfObjects(prev: Map<string, Fd> | undefined): Map<string, Fd> {
+  const out = new Map<string, Fd>();
+  for (const [n, f] of prev ?? []) if (!f.closed) out.set(n, f);
+  let id = 0;
+  for (;;) {
+    id = getNextId('btf', id);
+    if (!id) break;
+    let fd: Fd;
+    try {
+      fd = btfGetFdById(id);
+    } catch {
+      continue; // freed meanwhile
+    }
+    let keep = false;
+    try {
+      const info = btfInfo(fd.fd);
+      if (info.kernelBtf && info.name && info.name !== 'vmlinux' && !out.has(info.name)) {
+        out.set(info.name, fd);
+        keep = true;
+      }
+    } catch {
+      // not ours to judge: skip
+    }
+    if (!keep) fd.close();
+  }
+  return out;
+}
+
+/** The kernel BTF that a named target lives in: vmlinux, or a module ('module:name' syntax, or found by search). */
+export function kernelModuleBtf(name: string): KernelBtfEntry | undefined {
+  return kernelModuleBtfs().find((m) => m.name === name);
 }
 
 /**

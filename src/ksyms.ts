@@ -4,6 +4,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { BTF_KIND, type Btf } from '../btf/index.js';
 import { BpfError } from './errors.js';
+import { typesAreCompat } from './core/index.js';
 import type { ExternSpec } from './spec/types.js';
 
 export interface ResolvedKsym {
@@ -73,12 +74,46 @@ export function kallsymsLookup(names: Set<string>, path = '/proc/kallsyms'): Map
   return out;
 }
 
+/** A kernel BTF that ksyms and kfuncs can come from: a module's split BTF (its own types only are searched). */
+export interface KsymModuleBtf {
+  readonly btf: Btf;
+  readonly name: string;
+}
+
+export interface ResolveKsymsOptions {
+  /** Kernel module BTFs, searched in order after vmlinux (libbpf's find_ksym_btf_id); read on first need. */
+  modules?: () => readonly KsymModuleBtf[];
+  /** The fd of a module's kernel BTF object (BPF_BTF_GET_FD_BY_ID), for ld_imm64 and fd_array. */
+  moduleBtfFd?: (name: string) => number | undefined;
+}
+
+/** Resolved ksyms, and the fd_array their kfunc calls index (empty when every kfunc is in vmlinux). */
+export interface ResolvedKsyms extends Map<number, ResolvedKsym> {
+  /** libbpf's obj->fd_array: index 0 is reserved (vmlinux), then one module BTF fd per module used. */
+  fdArray?: number[];
+}
+
+/** The first VAR/FUNC named `name` in vmlinux, else in a module (its own types), as libbpf searches. */
+function findKernelSym(name: string, kind: number, kernel: () => Btf, modules: (() => readonly KsymModuleBtf[]) | undefined): { btf: Btf; id: number; module?: string } | undefined {
+  const kbtf = kernel();
+  const id = kbtf.findOne(name, kind);
+  if (id !== undefined) return { btf: kbtf, id };
+  for (const m of modules?.() ?? []) {
+    const own = m.btf.findByName(name, kind).find((i) => i >= m.btf.startId);
+    if (own !== undefined) return { btf: m.btf, id: own, module: m.name };
+  }
+  return undefined;
+}
+
 /**
  * Resolves every ksym extern. Unresolved weak ones stay unset (0 for variables, poisoned calls for kfuncs);
- * an unresolved strong one is an error that says which.
+ * an unresolved strong one is an error that says which. Typed ones are found in vmlinux BTF, then in
+ * module BTFs (referenced through the module BTF object's fd: in ld_imm64 for variables, through the
+ * fd_array index for kfunc calls), and their local type must be compatible with the kernel's
+ * (bpf_core_types_are_compat), as in libbpf.
  */
-export function resolveKsyms(externs: ExternSpec[], localBtf: Btf | undefined, kernel: () => Btf): Map<number, ResolvedKsym> {
-  const resolved = new Map<number, ResolvedKsym>();
+export function resolveKsyms(externs: ExternSpec[], localBtf: Btf | undefined, kernel: () => Btf, opts: ResolveKsymsOptions = {}): ResolvedKsyms {
+  const resolved: ResolvedKsyms = new Map<number, ResolvedKsym>();
   const typeless = externs.filter((e) => e.kind === 'ksym' && !e.ksym!.typeId && !e.ksym!.isFunc);
   if (typeless.length) {
     const addrs = kallsymsLookup(new Set(typeless.map((e) => e.name)));
@@ -87,14 +122,39 @@ export function resolveKsyms(externs: ExternSpec[], localBtf: Btf | undefined, k
       if (addr !== undefined) resolved.set(externs.indexOf(e), { addr });
     }
   }
-  for (const e of externs) {
+  const fdIdx = new Map<string, number>();
+  for (const [i, e] of externs.entries()) {
     if (e.kind !== 'ksym' || (!e.ksym!.typeId && !e.ksym!.isFunc)) continue;
-    const kbtf = kernel();
     const want = e.ksym!.isFunc ? BTF_KIND.FUNC : BTF_KIND.VAR;
-    const id = kbtf.findOne(e.essentialName, want);
-    if (id === undefined) continue;
-    if (e.ksym!.isFunc && localBtf) checkKfuncCompat(e, localBtf, kbtf, id);
-    resolved.set(externs.indexOf(e), { kernelBtfId: id, btfObjFd: 0, btfFdIdx: 0 });
+    const found = findKernelSym(e.essentialName, want, kernel, opts.modules);
+    if (!found) continue;
+    if (localBtf && !ksymTypeCompatible(e, localBtf, found.btf, found.id)) {
+      // libbpf: an incompatible weak kfunc is left unresolved; anything else is an error.
+      if (e.ksym!.isFunc && e.isWeak) continue;
+      throw incompatible(e, localBtf, found.btf, found.id);
+    }
+    if (found.module === undefined) {
+      resolved.set(i, { kernelBtfId: found.id, btfObjFd: 0, btfFdIdx: 0 });
+      continue;
+    }
+    const fd = opts.moduleBtfFd?.(found.module);
+    if (fd === undefined) {
+      throw new BpfError(`extern '${e.name}' is in kernel module '${found.module}', but its BTF object could not be opened`, {
+        cmd: 'resolve externs', errno: 3, advice: 'the module may have been unloaded; load it (modprobe) and retry',
+      });
+    }
+    let idx = 0;
+    if (e.ksym!.isFunc) {
+      idx = fdIdx.get(found.module) ?? 0;
+      if (!idx) {
+        resolved.fdArray ??= [0];
+        idx = resolved.fdArray.length;
+        if (idx > 0x7fff) throw new BpfError('too many kernel module BTFs in fd_array', { cmd: 'resolve externs', errno: 7 });
+        resolved.fdArray.push(fd);
+        fdIdx.set(found.module, idx);
+      }
+    }
+    resolved.set(i, { kernelBtfId: found.id, btfObjFd: fd, btfFdIdx: idx });
   }
   for (const e of externs) {
     if (e.kind !== 'ksym' || resolved.has(externs.indexOf(e)) || e.isWeak) continue;
@@ -102,23 +162,43 @@ export function resolveKsyms(externs: ExternSpec[], localBtf: Btf | undefined, k
     throw new BpfError(`extern '${e.name}' (strong) not resolved`, {
       cmd: 'resolve externs', errno: 3,
       advice: typed
-        ? `no ${e.ksym!.isFunc ? 'FUNC' : 'VAR'} named '${e.essentialName}' in the kernel's BTF (typed data ksyms also need the symbol in /proc/kallsyms); mark it __weak to make it optional`
+        ? `no ${e.ksym!.isFunc ? 'FUNC' : 'VAR'} named '${e.essentialName}' in the kernel's BTF or its modules' (typed data ksyms also need the symbol in /proc/kallsyms); mark it __weak to make it optional`
         : `'${e.name}' is not in /proc/kallsyms (this kernel may hide data symbols, or kptr_restrict may hide addresses); mark it __weak to make it optional`,
     });
   }
   return resolved;
 }
 
-/** A kfunc's local prototype must have the kernel's number of parameters (libbpf checks full compatibility). */
-function checkKfuncCompat(e: ExternSpec, local: Btf, kernel: Btf, kernelFuncId: number): void {
-  const lp = local.type(e.ksym!.typeId);
-  const kf = kernel.type(kernelFuncId);
-  if (kf.kind !== BTF_KIND.FUNC || lp.kind !== BTF_KIND.FUNC_PROTO) return;
-  const kp = kernel.type(kf.type);
-  if (kp.kind !== BTF_KIND.FUNC_PROTO) return;
-  if (kp.params.length !== lp.params.length) {
-    throw new BpfError(`extern (func ksym) '${e.name}': func_proto [${e.ksym!.typeId}] is incompatible with the kernel's [${kernelFuncId}]: ${lp.params.length} vs ${kp.params.length} parameters`, {
-      cmd: 'resolve externs', errno: 22,
-    });
-  }
+/**
+ * libbpf's checks: a typed variable's declared type against the kernel VAR's type, a kfunc's local
+ * FUNC_PROTO against the kernel FUNC's, both with bpf_core_types_are_compat.
+ */
+export function ksymTypeCompatible(e: ExternSpec, local: Btf, kernel: Btf, kernelId: number): boolean {
+  const kt = kernel.type(kernelId);
+  if (kt.kind !== BTF_KIND.VAR && kt.kind !== BTF_KIND.FUNC) return false;
+  return typesAreCompat(local, e.ksym!.typeId, kernel, kt.type) > 0;
+}
+
+function incompatible(e: ExternSpec, local: Btf, kernel: Btf, kernelId: number): BpfError {
+  const kt = kernel.type(kernelId);
+  const describe = (btf: Btf, id: number): string => {
+    const t = btf.type(id);
+    return `[${id}] ${t.kind === BTF_KIND.FUNC_PROTO ? describeProto(btf, id) : (t.name || kindName(t.kind))}`;
+  };
+  const kType = kt.kind === BTF_KIND.VAR || kt.kind === BTF_KIND.FUNC ? kt.type : kernelId;
+  const what = e.ksym!.isFunc ? 'func ksym' : 'var ksym';
+  return new BpfError(`extern (${what}) '${e.name}': incompatible types: local ${describe(local, e.ksym!.typeId)}, but the kernel has ${describe(kernel, kType)} (kernel ${e.ksym!.isFunc ? 'FUNC' : 'VAR'} [${kernelId}])`, {
+    cmd: 'resolve externs', errno: 22,
+    advice: e.ksym!.isFunc ? 'fix the extern declaration to match the kernel\'s prototype (see bpftool btf dump file /sys/kernel/btf/vmlinux format c)' : 'declare the extern with the kernel\'s type',
+  });
+}
+
+function describeProto(btf: Btf, id: number): string {
+  const t = btf.type(id);
+  if (t.kind !== BTF_KIND.FUNC_PROTO) return t.name;
+  return `func_proto with ${t.params.length} parameter${t.params.length === 1 ? '' : 's'}`;
+}
+
+function kindName(kind: number): string {
+  return Object.entries(BTF_KIND).find(([, v]) => v === kind)?.[0]?.toLowerCase() ?? `kind ${kind}`;
 }

@@ -11,11 +11,11 @@ import {
 import { BpfError, NotSupportedError, VerifierError, withContext } from './errors.js';
 import { kernelBtfFeatures, kernelChargesMemlock, needsBtfSanitizing } from './features.js';
 import { BPF_PSEUDO, Insns, POISON_KFUNC_BASE } from './insn.js';
-import { kernelBtf, kernelCoreTargets } from './kernel-btf.js';
+import { kernelBtf, kernelCoreTargets, kernelModuleBtf, kernelModuleBtfs, moduleBtfObjFd } from './kernel-btf.js';
 import { fixupCoreVerifierLog, relocateObjectCore, type CoreProgramResult, type CoreReloOutcome } from './core/index.js';
 import { ATTACH_TYPE, PROG_TYPE, mapTypeName } from './kernel-enums.js';
 import { resolveKconfig } from './kconfig.js';
-import { resolveKsyms, type ResolvedKsym } from './ksyms.js';
+import { resolveKsyms, type ResolvedKsyms } from './ksyms.js';
 import { enrichVerifierError } from './verifier-diagnostics.js';
 import { linkProgram, type LinkedProgram } from './link-subprogs.js';
 import type { BpfMap } from './map.js';
@@ -24,6 +24,7 @@ import { isMapInMap } from './spec/map-defs.js';
 import { MAP_FLAG, MAP_TYPE, mapTypeTakesNoBtf } from './spec/map-types.js';
 import type { MapSpec, ProgramSpec } from './spec/types.js';
 import { sectionTarget } from './section-defs.js';
+import { resolveFreplaceTarget } from './attach/freplace.js';
 
 const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
 
@@ -48,8 +49,10 @@ export function loadObject(obj: BpfObject): void {
     kcfgMap!.globalData!.write(0, image);
   }
   const ksyms = spec.externs.some((e) => e.kind === 'ksym')
-    ? resolveKsyms(spec.externs, spec.btf, () => kernelBtf())
-    : new Map<number, ResolvedKsym>();
+    ? resolveKsyms(spec.externs, spec.btf, () => kernelBtf(), { modules: kernelModuleBtfs, moduleBtfFd: moduleBtfObjFd })
+    : new Map() as ResolvedKsyms;
+  // Kfuncs in kernel modules are called through fd_array indexes (libbpf's obj->fd_array, every program).
+  const fdArray = ksyms.fdArray && Int32Array.from(ksyms.fdArray);
 
   const btfFd = loadObjectBtf(obj);
 
@@ -84,7 +87,10 @@ export function loadObject(obj: BpfObject): void {
         advice: 'the section name matches no known SEC() prefix; rename the section (e.g. SEC("socket"), SEC("xdp"), SEC("tp/sched/sched_switch")) or call setType() before load',
       });
     }
-    const attachBtfId = prog.spec.sectionDef?.flags.attachBtf ? resolveAttachBtfId(obj, prog.spec) : undefined;
+    // freplace (EXT) programs are loaded against another program's BTF (src/attach/freplace.ts).
+    const extTarget = prog.spec.progType === 'BPF_PROG_TYPE_EXT' ? resolveFreplaceTarget(prog, prog.attachTargetSpec) : undefined;
+    const attachTarget: { id: number; objFd?: number } | undefined = extTarget
+      ?? (prog.spec.sectionDef?.flags.attachBtf ? resolveAttachBtfId(obj, prog.spec) : undefined);
     const logLevel = prog.logLevel || obj.options.kernelLogLevel || 0;
     try {
       const r = progLoadWithLog({
@@ -96,7 +102,10 @@ export function loadObject(obj: BpfObject): void {
         progFlags: prog.spec.progFlags,
         name: prog.name.slice(0, 15),
         btfFd,
-        attachBtfId,
+        attachBtfId: attachTarget?.id,
+        attachBtfObjFd: attachTarget?.objFd,
+        attachProgFd: extTarget?.progFd,
+        fdArray,
         funcInfo: linked.funcInfo,
         funcInfoRecSize: linked.funcInfoRecSize,
         lineInfo: linked.lineInfo,
@@ -302,7 +311,7 @@ function fillSlots(obj: BpfObject, map: BpfMap, fdOf: (name: string) => number |
 }
 
 /** Patches map fds, global variable offsets and extern values into the linked instructions. */
-function applyRelocations(obj: BpfObject, linked: LinkedProgram, ksyms: Map<number, ResolvedKsym>): void {
+function applyRelocations(obj: BpfObject, linked: LinkedProgram, ksyms: ResolvedKsyms): void {
   const insns = new Insns(linked.insns);
   const maps = obj.spec.maps;
   for (const r of linked.relocs) {
@@ -383,6 +392,23 @@ function explainCoreFailure(e: unknown, linked: LinkedProgram, outcomes: Readonl
 function explainProgLoad(e: unknown, p: ProgramSpec): unknown {
   if (!(e instanceof BpfError)) return e;
   const emptyLog = !e.log || !e.log.trim();
+  // A typed data ksym (extern const struct rq runqueues __ksym) resolves to a BTF VAR, but the kernel
+  // must still find its address in kallsyms; kernels that list no data symbols there refuse it (ENOENT).
+  const ksym = /ldimm64 failed to find the address for kernel symbol '([^']+)'/.exec(e.log ?? '');
+  if (ksym && e instanceof VerifierError) {
+    return new VerifierError(`the address of kernel symbol '${ksym[1]}' (a typed __ksym extern of program '${p.name}') is unavailable: ` +
+      `the kernel's BTF has the variable, but the kernel found no address for it (ldimm64 failed to find the address for kernel symbol '${ksym[1]}')`, {
+      errno: e.errno, syscall: e.syscall, cmd: e.cmd, log: e.log, cause: e,
+      advice: 'kernels built without CONFIG_KALLSYMS_ALL keep no addresses for data symbols, so typed data ksyms cannot be used there; ' +
+        'read the value another way (a helper, a kfunc, or a field reached from the current task)',
+    });
+  }
+  if (e.errno === 1 && emptyLog && p.progType === 'BPF_PROG_TYPE_EXT' && process.geteuid?.() === 0) {
+    return new NotSupportedError(`the kernel refused to load freplace program '${p.name}' (EPERM with an empty verifier log)`, {
+      errno: 1, syscall: 'bpf', cmd: 'BPF_PROG_LOAD', log: e.log, cause: e,
+      advice: 'this kernel does not allow BPF trampolines here, which freplace (like fentry/fexit) needs; libbpf is refused the same way',
+    });
+  }
   if (e.errno === 1 && emptyLog && p.progType === 'BPF_PROG_TYPE_TRACING' && process.geteuid?.() === 0) {
     return new NotSupportedError(`the kernel refused to load ${p.expectedAttachType ?? 'tracing'} program '${p.name}' (EPERM with an empty verifier log)`, {
       errno: 1, syscall: 'bpf', cmd: 'BPF_PROG_LOAD', log: e.log, cause: e,
@@ -394,9 +420,11 @@ function explainProgLoad(e: unknown, p: ProgramSpec): unknown {
 
 /**
  * tp_btf, fentry/fexit/fmod_ret, lsm and iter programs name their target in the section
- * (SEC("tp_btf/sched_switch")); the kernel wants the BTF id of the matching vmlinux type.
+ * (SEC("tp_btf/sched_switch")); the kernel wants the BTF id of the matching kernel type, and for a
+ * target in a module the module's BTF object fd too. As in libbpf's find_kernel_btf_id, 'module:func'
+ * searches that module only; a plain name searches vmlinux, then every module.
  */
-function resolveAttachBtfId(obj: BpfObject, p: ProgramSpec): number {
+function resolveAttachBtfId(obj: BpfObject, p: ProgramSpec): { id: number; objFd?: number } {
   const def = p.sectionDef!;
   const target = sectionTarget(def, p.sectionName.replace(/^\?/, ''));
   if (!target) {
@@ -404,22 +432,50 @@ function resolveAttachBtfId(obj: BpfObject, p: ProgramSpec): number {
       cmd: 'BPF_PROG_LOAD', program: p.name, errno: 22, advice: `write the target in the section name, e.g. SEC("${def.sec.replace(/[+/]+$/, '')}/<function>")`,
     });
   }
-  if (target.includes(':')) {
-    throw new NotSupportedError(`attach target '${target}' is in a kernel module; module BTF targets are not supported yet`, { cmd: 'BPF_PROG_LOAD', program: p.name, errno: 95 });
-  }
   const attach = p.expectedAttachType;
   const [prefix, kind] = attach === 'BPF_TRACE_RAW_TP' ? ['btf_trace_', BTF_KIND.TYPEDEF]
     : attach === 'BPF_LSM_MAC' || attach === 'BPF_LSM_CGROUP' ? ['bpf_lsm_', BTF_KIND.FUNC]
     : attach === 'BPF_TRACE_ITER' ? ['bpf_iter_', BTF_KIND.FUNC]
     : ['', BTF_KIND.FUNC];
+  const colon = target.indexOf(':');
+  const modName = colon >= 0 ? target.slice(0, colon) : undefined;
+  const fn = colon >= 0 ? target.slice(colon + 1) : target;
+  const name = prefix + fn;
   // The attach target is in the running kernel, so a custom (CO-RE only) BTF path does not apply.
-  const id = kernelBtf().findOne(prefix + target, kind);
-  if (id === undefined) {
-    throw new BpfError(`attach target '${prefix}${target}' not found in the kernel's BTF`, {
+  const inModule = (m: { btf: Btf; name: string }): { id: number; objFd?: number } | undefined => {
+    const id = m.btf.findByName(name, kind).find((i) => i >= m.btf.startId);
+    if (id === undefined) return undefined;
+    const objFd = moduleBtfObjFd(m.name);
+    if (objFd === undefined) {
+      throw new BpfError(`attach target '${name}' is in kernel module '${m.name}', whose BTF object could not be opened`, {
+        cmd: 'BPF_PROG_LOAD', program: p.name, errno: 3, advice: 'the module may have been unloaded; load it (modprobe) and retry',
+      });
+    }
+    return { id, objFd };
+  };
+  let found: { id: number; objFd?: number } | undefined;
+  if (modName !== undefined) {
+    const m = kernelModuleBtf(modName);
+    if (!m) {
+      throw new BpfError(`attach target '${target}': kernel module '${modName}' has no BTF (it is not loaded, or has no /sys/kernel/btf/${modName})`, {
+        cmd: 'BPF_PROG_LOAD', program: p.name, errno: 3, advice: `load the module (modprobe ${modName}) or check its name`,
+      });
+    }
+    found = inModule(m);
+  } else {
+    const id = kernelBtf().findOne(name, kind);
+    found = id !== undefined ? { id } : undefined;
+    for (const m of found ? [] : kernelModuleBtfs()) {
+      found = inModule(m);
+      if (found) break;
+    }
+  }
+  if (!found) {
+    throw new BpfError(`attach target '${name}' not found in ${modName !== undefined ? `kernel module '${modName}'s BTF` : "the kernel's BTF (vmlinux and modules)"}`, {
       cmd: 'BPF_PROG_LOAD', program: p.name, errno: 3, advice: 'check the name in the section (it must be a kernel function or tracepoint this kernel has)',
     });
   }
-  return id;
+  return found;
 }
 
 function mapFd(obj: BpfObject, spec: MapSpec): number {

@@ -92,6 +92,7 @@ export class BpfObject {
       for (const m of this.maps.values()) m.close();
       throw e;
     }
+    for (const p of this.programs.values()) p.objectContext = this;
     this.forgotten = { name: this.name, owned: [], btfClose: undefined };
     forgottenObjects.register(this, this.forgotten, this);
   }

@@ -39,6 +39,10 @@ export class Program {
   /** @internal */ readonly spec: ProgramSpec;
   /** @internal */ fdOwner: Fd | undefined;
   /** @internal */ linked: LinkedProgram | undefined;
+  /** @internal The owning object's maps and BTF (USDT spec maps, freplace targets). */
+  objectContext: A.UsdtObjectContext | undefined;
+  /** @internal freplace: the program and function to load against (setAttachTarget). */
+  attachTargetSpec: A.AttachTargetSpec | undefined;
   /** Verifier log of the last load when a log level was requested. */
   verifierLog: string | undefined;
   /** Verifier log level for this program (0: only on failure; 1, 2: always). */
@@ -205,6 +209,22 @@ export class Program {
   }
   attachUprobeMulti(opts: A.UprobeMultiOptions): Link {
     return this.attachCtx(() => A.attachUprobeMulti(this, opts));
+  }
+  /**
+   * freplace (EXT) programs: the loaded program, and its global function, that this one replaces
+   * (libbpf's bpf_program__set_attach_target). The function defaults to SEC("freplace/<func>").
+   */
+  setAttachTarget(target: A.FreplaceTarget, funcName?: string): void {
+    this.beforeLoad('the attach target');
+    this.attachTargetSpec = { target, funcName };
+  }
+  /** freplace: link to the load-time target, or to another program with a function of the same signature. */
+  attachFreplace(target?: A.FreplaceTarget, funcName?: string): Link {
+    return this.attachCtx(() => A.attachFreplace(this, target, funcName));
+  }
+  /** SEC("usdt/..."): a uprobe on every site of provider:name, arguments for <bpf/usdt.bpf.h>. */
+  attachUsdt(opts: A.UsdtOptions): Link {
+    return this.attachCtx(() => A.attachUsdt(this, this.objectContext, opts));
   }
   /**
    * SEC("perf_event"): a perf event fd (a number is dup'ed; an Fd is taken over), a spec with a

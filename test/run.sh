@@ -18,6 +18,7 @@ command -v bpftool >/dev/null 2>&1 || missing+=(bpftool)
 [ -f /usr/include/linux/bpf.h ] || missing+=(linux-libc-dev)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+[ -f /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -f /usr/include/sys/sdt.h ] || missing+=(systemtap-sdt-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$is_root" = 1 ] && command -v apt-get >/dev/null 2>&1; then
@@ -25,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt_log="$log_dir/apt.log"
     if ! { apt-get update -q &&
            DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-             clang-16 llvm-16 libbpf-dev bpftool linux-libc-dev gcc iproute2; } >"$apt_log" 2>&1; then
+             clang-16 llvm-16 libbpf-dev bpftool linux-libc-dev gcc iproute2 systemtap-sdt-dev; } >"$apt_log" 2>&1; then
       echo "run.sh: apt-get failed; last lines of $apt_log:" >&2
       tail -n 30 "$apt_log" >&2
       exit 1

@@ -10,6 +10,7 @@ import { type AttachableProgram, sectionOf } from './common.js';
 import { attachKprobe, attachKprobeMulti, attachKsyscall } from './kprobe.js';
 import { attachIter, attachRawTracepoint, attachTrace, attachTracepoint } from './tracing.js';
 import { attachUprobe, attachUprobeMulti } from './uprobe.js';
+import { attachUsdt, parseUsdtSection } from './usdt.js';
 
 /** Either how to attach, or why it cannot be done automatically. */
 export type AutoAttachPlan = { attach: () => Link; reason?: undefined } | { attach?: undefined; reason: string };
@@ -110,9 +111,12 @@ export function autoAttachPlan(prog: AttachableProgram): AutoAttachPlan {
       if (/^(0x[0-9a-fA-F]+|\d+)$/.test(fn)) return { attach: () => attachUprobe(prog, { binary, offset: Number(fn) + offset, retprobe }) };
       return { attach: () => attachUprobe(prog, { binary, symbol: fn, offset, retprobe }) };
     }
-    case 'usdt':
-      if (!rest) return skip(`SEC("${sec}") names no probe, so libbpf does not auto-attach it either`);
-      return { attach: () => { throw new NotSupportedError(`prog '${prog.name}': USDT attachment (SEC("${sec}")) is not implemented in tsbpf yet`, { errno: 95, cmd: 'attach', advice: 'attach a uprobe at the probe address with prog.attachUprobe({ binary, offset })' }); } };
+    case 'usdt': {
+      if (!rest) return skip(`SEC("${sec}") names no probe, so libbpf does not auto-attach it either: call prog.attachUsdt({ binary, provider, name })`);
+      const u = parseUsdtSection(rest);
+      if (!u) invalid(prog, sec, `'${rest}' is not path:provider:name`);
+      return { attach: () => attachUsdt(prog, prog.objectContext, u) };
+    }
     case 'tracepoint': {
       if (!rest) return skip(`SEC("${sec}") names no tracepoint, so libbpf does not auto-attach it either: call prog.attachTracepoint(category, name)`);
       const slash = rest.indexOf('/');

@@ -20,3 +20,8 @@ export {
   type TraceOptions, type TracepointOptions,
 } from './tracing.js';
 export { attachUprobe, attachUprobeMulti, uprobeOffset, type UprobeMultiOptions, type UprobeOptions } from './uprobe.js';
+export { attachUsdt, parseUsdtSection, usdtPlan, type UsdtObjectContext, type UsdtOptions } from './usdt.js';
+export {
+  encodeUsdtSpec, findUsdtTargets, parseUsdtArg, parseUsdtArgs, usdtNotes, USDT_SPEC_SIZE, type UsdtArgSpec, type UsdtNote, type UsdtTarget,
+} from './usdt-spec.js';
+export { attachFreplace, progFuncBtfId, resolveFreplaceTarget, type AttachTargetSpec, type FreplaceTarget } from './freplace.js';

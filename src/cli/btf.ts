@@ -10,10 +10,13 @@
 // (`id`, `map`, `prog` need the kernel's BTF objects).
 
 import { readFileSync } from 'node:fs';
-import { Btf, dumpC, dumpRaw, dumpRawJson, RawTypes } from '../../btf/index.js';
-import { ElfFile } from '../../elf/index.js';
+// Only what `format c` of raw BTF needs is imported up front: this command is timed as a whole process
+// against bpftool, and the rest (the Btf parser, the ELF reader, the syscall layer and koffi for
+// `list`) is loaded on demand.
+import type { Btf } from '../../btf/btf.js';
+import { dumpC } from '../../btf/dump-c.js';
+import { RawTypes } from '../../btf/raw-types.js';
 import type { CliOptions } from '../cli.js';
-import { btfList } from './kernel-objects.js';
 import { BpfError, NotSupportedError } from '../errors.js';
 
 const SYSFS_PREFIX = '/sys/kernel/btf/';
@@ -37,10 +40,11 @@ function readBytes(path: string): Uint8Array {
 }
 
 /** The raw BTF in a file: the file itself, or an ELF file's .BTF section (libbpf's btf__parse). */
-function btfBytes(path: string, bytes: Uint8Array): { btf: Uint8Array; elf: boolean } {
+async function btfBytes(path: string, bytes: Uint8Array): Promise<{ btf: Uint8Array; elf: boolean }> {
   const magicLe = bytes.length >= 2 ? bytes[0]! | (bytes[1]! << 8) : 0;
   if (magicLe === 0xeb9f || magicLe === 0x9feb) return { btf: bytes, elf: false };
   if (bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
+    const { ElfFile } = await import('../../elf/index.js');
     const sec = ElfFile.parse(bytes).section('.BTF');
     if (!sec) throw new BpfError(`failed to load BTF from ${path}: no .BTF section`, { errno: 2 });
     return { btf: sec.data, elf: true };
@@ -49,8 +53,9 @@ function btfBytes(path: string, bytes: Uint8Array): { btf: Uint8Array; elf: bool
 }
 
 /** Reads BTF from a raw BTF file or from an ELF file's .BTF section, as libbpf's btf__parse does. */
-export function readBtfFile(path: string, base?: Btf): Btf {
-  const { btf: raw, elf } = btfBytes(path, readBytes(path));
+export async function readBtfFile(path: string, base?: Btf): Promise<Btf> {
+  const { btf: raw, elf } = await btfBytes(path, readBytes(path));
+  const { Btf } = await import('../../btf/btf.js');
   const btf = Btf.parse(raw, { base });
   // libbpf takes an ELF file's pointer size from its class, not from the BTF's `long` (our reader is ELF64-only).
   if (elf) btf.pointerSize = 8;
@@ -73,7 +78,7 @@ export async function run(args: string[], opts: CliOptions): Promise<number> {
     return verb ? 0 : 1;
   }
   // Listing kernel BTF objects lives with the other kernel-object verbs.
-  if (isPrefix(verb, 'list') || isPrefix(verb, 'show')) return btfList(rest, opts);
+  if (isPrefix(verb, 'list') || isPrefix(verb, 'show')) return (await import('./kernel-objects.js')).btfList(rest, opts);
   if (!isPrefix(verb, 'dump')) {
     opts.err(`Error: unknown btf command '${verb}'\n${USAGE}\n`);
     return 1;
@@ -105,18 +110,17 @@ export async function run(args: string[], opts: CliOptions): Promise<number> {
     if (opts.json) throw new NotSupportedError('JSON output for C-syntax dump is not supported', { errno: 95 });
     // Fast path: the dumper reads the raw words, nothing is decoded into objects.
     // (ELF objects have 8-byte pointers, which is also what the raw reader assumes without a `long`.)
-    const raw = btfBytes(path, readBytes(path)).btf;
-    const baseRaw = baseFile === undefined ? undefined : btfBytes(baseFile, readBytes(baseFile)).btf;
-    const types = RawTypes.fromBytes(raw, baseRaw);
-    if (types) {
-      opts.out(dumpC(types));
-      return 0;
-    }
+    const raw = (await btfBytes(path, readBytes(path))).btf;
+    const baseRaw = baseFile === undefined ? undefined : (await btfBytes(baseFile, readBytes(baseFile))).btf;
     // The other byte order: the Btf parser swaps it.
-    opts.out(dumpC(readBtfFile(path, baseFile === undefined ? undefined : readBtfFile(baseFile))));
+    const types = RawTypes.fromBytes(raw, baseRaw) ??
+      await readBtfFile(path, baseFile === undefined ? undefined : await readBtfFile(baseFile));
+    opts.out(dumpC(types));
     return 0;
   }
-  const btf = readBtfFile(path, baseFile === undefined ? undefined : readBtfFile(baseFile));
+  const btf = await readBtfFile(path, baseFile === undefined ? undefined : await readBtfFile(baseFile));
+  const { dumpRaw } = await import('../../btf/dump-raw.js');
+  const { dumpRawJson } = await import('../../btf/dump-raw-json.js');
   opts.out(opts.json ? dumpRawJson(btf, opts.pretty) : dumpRaw(btf));
   return 0;
 }
