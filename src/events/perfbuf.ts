@@ -211,7 +211,7 @@ export class PerfCpuBuffer {
               view._len = d32[i + 2]!;
               off = (off + recSize) & mask;
               n++;
-              if (cb(view, cpu) === false || n >= max) return n;
+              if (cb(view, cpu) === false || n >= max || view._closed) return n;
               continue;
             }
             if (type === 2) this.#lost(d32[i + 4]! + d32[i + 5]! * 4294967296, onLost);
@@ -228,7 +228,7 @@ export class PerfCpuBuffer {
             view._off = 12;
             view._len = sdv.getUint32(8, true);
             n++;
-            if (cb(view, cpu) === false || n >= max) return n;
+            if (cb(view, cpu) === false || n >= max || view._closed) return n;
           } else if (type === 2) {
             this.#lost(sdv.getUint32(16, true) + sdv.getUint32(20, true) * 4294967296, onLost);
           }
@@ -245,6 +245,7 @@ export class PerfCpuBuffer {
   #drainCopy(cb: PerfCallback, view: RecordView, max: number, onLost: LostCallback | undefined): number {
     const cpu = this.cpu;
     let tail = this.#tail();
+    let published = tail;
     let n = 0;
     view.cpu = cpu;
     view.source = undefined;
@@ -268,17 +269,18 @@ export class PerfCpuBuffer {
             view._len = sdv.getUint32(q + 8, true);
             n++;
             q += recSize;
-            if (cb(view, cpu) === false || n >= max) return n;
+            if (cb(view, cpu) === false || n >= max || view._closed) return n;
             continue;
           }
           if (type === PERF_RECORD_LOST) this.#lost(sdv.getUint32(q + 16, true) + sdv.getUint32(q + 20, true) * 4294967296, onLost);
           q += recSize;
         }
-        this.#publish(tail, tail);
+        this.#publish(tail, published);
+        published = tail;
       }
     } finally {
       view._len = -1;
-      this.#publish(tail, tail);
+      if (tail !== published) this.#publish(tail, published);
     }
   }
 

@@ -179,7 +179,7 @@ export class Ring {
             view._off = off + 8;
             view._len = len;
             n++;
-            if (cb(view, src) === false || n >= max) return n;
+            if (cb(view, src) === false || n >= max || view._closed) return n;
           }
           off = (off + step) & mask;
         } while (cons < lim);
@@ -228,7 +228,7 @@ export class Ring {
             view._off = off + 8;
             view._len = len;
             n++;
-            if (cb(view, src) === false || n >= max) return n;
+            if (cb(view, src) === false || n >= max || view._closed) return n;
           }
           off = (off + step) & mask;
         } while (cons < lim);
@@ -263,6 +263,7 @@ export class Ring {
     const ps = this.#pageSize;
     const src = this.source;
     let cons = Number(this.#consRegion.readU64(0));
+    let published = cons;
     let n = 0;
     view.source = src;
     try {
@@ -293,14 +294,15 @@ export class Ring {
             view._off = q - step + HDR;
             view._len = len & LEN_MASK;
             n++;
-            if (cb(view, src) === false || n >= max) return n;
+            if (cb(view, src) === false || n >= max || view._closed) return n;
           }
         }
         this.#consRegion.writeU64(0, cons);
+        published = cons;
       }
     } finally {
       view._len = -1;
-      if (!this.#closed) this.#consRegion.writeU64(0, cons);
+      if (!this.#closed && cons !== published) this.#consRegion.writeU64(0, cons);
     }
   }
 
