@@ -58,7 +58,8 @@ export function kprobesUnavailable(what: string): NotSupportedError {
     `${what}: this kernel has no kprobes: it was built without CONFIG_KPROBES${confirm}, so there is neither a kprobe PMU ` +
     `(/sys/bus/event_source/devices/kprobe) nor ${events}`,
     {
-      errno: 95, cmd: 'perf_event_open',
+      // ENOENT, as libbpf reports it: its legacy fallback finds no kprobe_events file.
+      errno: 2, cmd: 'perf_event_open',
       advice: 'use a tracepoint (SEC("tp/...")), raw tracepoint or tp_btf program for this event, or run a kernel with CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y',
     },
   );
