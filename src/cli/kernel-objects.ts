@@ -319,3 +319,35 @@ export async function btfList(args: string[], opts: CliOptions): Promise<number>
   if (opts.json) printJson(opts, args.length && values.length === 1 ? values[0]! : values);
   return 0;
 }
+
+/**
+ * `prog|map|link show|list [REF] [-f]`: the named objects, or every one the kernel has, in bpftool's plain
+ * or JSON layout. `pins` (with -f) maps ids to their bpffs paths.
+ */
+export function showObjects(
+  kind: 'prog' | 'map' | 'link', args: string[], opts: CliOptions, usage: string,
+  json: (fd: Fd, pins: Map<number, string[]> | undefined) => JsonValue,
+  plain: (fd: Fd, pins: Map<number, string[]> | undefined) => string,
+): number {
+  const { bpffs, rest } = takeFlags(args);
+  const pins = bpffs ? pinnedPaths(kind) : undefined;
+  if (rest.length) {
+    const fds = parseObjectRef(kind, rest);
+    if (rest.length) throw new BpfError(`unexpected argument '${rest[0]}'\n${usage}`, { errno: 22 });
+    showEach(opts, fds, (fd) => json(fd, pins), (fd) => plain(fd, pins));
+    return 0;
+  }
+  const values: JsonValue[] = [];
+  for (const id of allIds(kind)) {
+    const fd = openById(kind, id);
+    if (!fd) continue;
+    try {
+      if (opts.json) values.push(json(fd, pins));
+      else opts.out(plain(fd, pins));
+    } finally {
+      fd.close();
+    }
+  }
+  if (opts.json) printJson(opts, values);
+  return 0;
+}

@@ -6,8 +6,8 @@ import type { CliOptions } from '../cli.js';
 import type { JsonValue } from '../disasm/json-writer.js';
 import { BpfError } from '../errors.js';
 import {
-  allIds, attachTypeStr, isPrefix, linkTypeStr, openById, parseObjectRef, pinnedPaths, printJson, progTypeStr, showEach, takeFlags,
-} from './kernel-objects.js';
+  attachTypeStr, isPrefix, linkTypeStr, progTypeStr, 
+ showObjects } from './kernel-objects.js';
 
 const USAGE = `Usage: tsbpf [--json] link { show | list } [LINK]
        LINK := { id LINK_ID | pinned FILE }`;
@@ -96,27 +96,7 @@ function showPlain(fd: Fd, pins: Map<number, string[]> | undefined): string {
 }
 
 function show(args: string[], opts: CliOptions): number {
-  const { bpffs, rest } = takeFlags(args);
-  const pins = bpffs ? pinnedPaths('link') : undefined;
-  if (rest.length) {
-    const fds = parseObjectRef('link', rest);
-    if (rest.length) throw new BpfError(`unexpected argument '${rest[0]}'\n${USAGE}`, { errno: 22 });
-    showEach(opts, fds, (fd) => showJson(fd, pins), (fd) => showPlain(fd, pins));
-    return 0;
-  }
-  const values: JsonValue[] = [];
-  for (const id of allIds('link')) {
-    const fd = openById('link', id);
-    if (!fd) continue;
-    try {
-      if (opts.json) values.push(showJson(fd, pins));
-      else opts.out(showPlain(fd, pins));
-    } finally {
-      fd.close();
-    }
-  }
-  if (opts.json) printJson(opts, values);
-  return 0;
+  return showObjects('link', args, opts, USAGE, showJson, showPlain);
 }
 
 export async function run(args: string[], opts: CliOptions): Promise<number> {

@@ -13,8 +13,8 @@ import { kernelBtfById } from '../disasm/kernel-prog.js';
 import { BpfError } from '../errors.js';
 import { kernelBtf } from '../kernel-btf.js';
 import {
-  allIds, fdinfo, isPrefix, mapTypeStr, openById, parseObjectRef, pinnedPaths, printJson, progTypeStr, showEach, takeFlags,
-} from './kernel-objects.js';
+  fdinfo, isPrefix, mapTypeStr, parseObjectRef, printJson, progTypeStr, 
+ showObjects } from './kernel-objects.js';
 
 const USAGE = `Usage: tsbpf [--json] map { show | list } [MAP]
        tsbpf [--json] map dump MAP
@@ -78,27 +78,7 @@ function showPlain(fd: Fd, pins: Map<number, string[]> | undefined): string {
 }
 
 function show(args: string[], opts: CliOptions): number {
-  const { bpffs, rest } = takeFlags(args);
-  const pins = bpffs ? pinnedPaths('map') : undefined;
-  if (rest.length) {
-    const fds = parseObjectRef('map', rest);
-    if (rest.length) throw new BpfError(`unexpected argument '${rest[0]}'\n${USAGE}`, { errno: 22 });
-    showEach(opts, fds, (fd) => showJson(fd, pins), (fd) => showPlain(fd, pins));
-    return 0;
-  }
-  const values: JsonValue[] = [];
-  for (const id of allIds('map')) {
-    const fd = openById('map', id);
-    if (!fd) continue;
-    try {
-      if (opts.json) values.push(showJson(fd, pins));
-      else opts.out(showPlain(fd, pins));
-    } finally {
-      fd.close();
-    }
-  }
-  if (opts.json) printJson(opts, values);
-  return 0;
+  return showObjects('map', args, opts, USAGE, showJson, showPlain);
 }
 
 // ------------------------------------------------------------------------------------------------

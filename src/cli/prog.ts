@@ -14,8 +14,8 @@ import { BpfError } from '../errors.js';
 import { linkProgram } from '../link-subprogs.js';
 import { BpfObject } from '../object.js';
 import {
-  allIds, bootTimeToWall, fdinfo, isPrefix, openById, parseObjectRef, pinnedPaths, printJson, progTypeStr, showEach, takeFlags,
-} from './kernel-objects.js';
+  bootTimeToWall, fdinfo, isPrefix, parseObjectRef, printJson, progTypeStr, 
+ showObjects } from './kernel-objects.js';
 
 const USAGE = `Usage: tsbpf [--json] prog { show | list } [PROG]
        tsbpf [--json] prog dump xlated PROG [{ opcodes | linum }]
@@ -113,27 +113,7 @@ function showPlain(fd: Fd, pins: Map<number, string[]> | undefined): string {
 }
 
 function show(args: string[], opts: CliOptions): number {
-  const { bpffs, rest } = takeFlags(args);
-  const pins = bpffs ? pinnedPaths('prog') : undefined;
-  if (rest.length) {
-    const fds = parseObjectRef('prog', rest);
-    if (rest.length) throw new BpfError(`unexpected argument '${rest[0]}'\n${USAGE}`, { errno: 22 });
-    showEach(opts, fds, (fd) => showJson(fd, pins), (fd) => showPlain(fd, pins));
-    return 0;
-  }
-  const values: JsonValue[] = [];
-  for (const id of allIds('prog')) {
-    const fd = openById('prog', id);
-    if (!fd) continue;
-    try {
-      if (opts.json) values.push(showJson(fd, pins));
-      else opts.out(showPlain(fd, pins));
-    } finally {
-      fd.close();
-    }
-  }
-  if (opts.json) printJson(opts, values);
-  return 0;
+  return showObjects('prog', args, opts, USAGE, showJson, showPlain);
 }
 
 function dumpOptions(args: string[]): { linum: boolean; opcodes: boolean } {
