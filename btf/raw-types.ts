@@ -140,9 +140,9 @@ export class RawTypes {
       if (b[end]! >= 0x80) ascii = false;
       end++;
     }
-    if (ascii && end - off < 64) {
-      s = '';
-      for (let i = off; i < end; i++) s += String.fromCharCode(b[i]!);
+    if (ascii) {
+      // One flat string, not a chain of one-character concatenations (which Map lookups must flatten).
+      s = String.fromCharCode.apply(null, b.subarray(off, end) as unknown as number[]);
     } else {
       s = decoder.decode(b.subarray(off, end));
     }

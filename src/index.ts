@@ -47,3 +47,4 @@ export {
   verifierDiagnostic, diagnoseVerifierLog, parseVerifierLog, formatDiagnostic, sourceLocation,
   type VerifierDiagnostic, type VerifierLogSummary, type SourceLocation, type CoreReloInfo,
 } from './verifier-diagnostics.js';
+export { Btf, BtfDumper, dumpC, BTF_KIND, type BtfDumperOptions, type DumpCOptions, type EmitTypeDeclOptions } from '../btf/index.js';

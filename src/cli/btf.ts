@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 // against bpftool, and the rest (the Btf parser, the ELF reader, the syscall layer and koffi for
 // `list`) is loaded on demand.
 import type { Btf } from '../../btf/btf.js';
-import { dumpC } from '../../btf/dump-c.js';
+import { dumpCBytes } from '../../btf/dump-c.js';
 import { RawTypes } from '../../btf/raw-types.js';
 import type { CliOptions } from '../cli.js';
 import { BpfError, NotSupportedError } from '../errors.js';
@@ -115,7 +115,8 @@ export async function run(args: string[], opts: CliOptions): Promise<number> {
     // The other byte order: the Btf parser swaps it.
     const types = RawTypes.fromBytes(raw, baseRaw) ??
       await readBtfFile(path, baseFile === undefined ? undefined : await readBtfFile(baseFile));
-    opts.out(dumpC(types));
+    // One flat string (the header and footer are in the bytes): written out with a single copy.
+    opts.out(new TextDecoder().decode(dumpCBytes(types)));
     return 0;
   }
   const btf = await readBtfFile(path, baseFile === undefined ? undefined : await readBtfFile(baseFile));
