@@ -31,7 +31,7 @@ const forgottenObjects = new FinalizationRegistry<Forgotten>((f) => {
   let closed = 0;
   for (const o of f.owned) {
     if (o.fd.closed || o.owner.deref() !== undefined) continue;
-    o.fd.close();
+    o.fd.closeForgotten();
     closed++;
   }
   if (f.btfClose) {
