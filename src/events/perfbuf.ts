@@ -23,6 +23,7 @@ import type { BpfMap } from '../map.js';
 import { MAP_TYPE } from '../spec/map-types.js';
 import { RecordView } from './record.js';
 import { checkTimeout, loadPos, onAbort, remaining, resolveMap, storePos } from './shared.js';
+import { roundRobin } from './round-robin.js';
 import { Waiter } from './waiter.js';
 
 const PERF_TYPE_SOFTWARE = 1;
@@ -548,33 +549,13 @@ export class PerfBuffer {
     this.#check();
     if (this.#iterating) throw new StateError('PerfBuffer: already being iterated', { cmd: 'iterate', errno: 16 });
     this.#iterating = true;
-    let current = 0;
     try {
-      for (;;) {
-        if (this.#closed) return;
-        let found: PerfCpuBuffer | null = null;
-        for (let k = 0; k < this.#buffers.length; k++) {
-          const b = this.#buffers[(current + k) % this.#buffers.length]!;
-          if (b._peek(this.#view, this.#onLost)) {
-            found = b;
-            current = b.index;
-            break;
-          }
-        }
-        if (found) {
-          this.#held = found;
-          try {
-            yield this.#view;
-          } finally {
-            this.#view._len = -1;
-            this.#held = null;
-            found._release();
-          }
-          continue;
-        }
-        const r = await this.#waiter.wait(-1);
-        if (r === 'closed') return;
-      }
+      yield* roundRobin<PerfCpuBuffer>({
+        rings: this.#buffers, view: this.#view, waiter: this.#waiter,
+        peek: (b) => b._peek(this.#view, this.#onLost),
+        hold: (r) => { this.#held = r; },
+        closed: () => this.#closed,
+      });
     } finally {
       this.#iterating = false;
     }

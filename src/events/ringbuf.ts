@@ -23,6 +23,7 @@ import type { BpfMap } from '../map.js';
 import { MAP_TYPE } from '../spec/map-types.js';
 import { RecordView } from './record.js';
 import { checkTimeout, loadPos, onAbort, PLAIN_LOADS, remaining, resolveMap, storePos } from './shared.js';
+import { roundRobin } from './round-robin.js';
 import { Waiter } from './waiter.js';
 
 const BUSY = 0x80000000;
@@ -528,33 +529,13 @@ export class RingBuffer {
     this.#check();
     if (this.#iterating) throw new StateError('RingBuffer: already being iterated', { cmd: 'iterate', errno: 16 });
     this.#iterating = true;
-    let current = 0;
     try {
-      for (;;) {
-        if (this.#closed) return;
-        let found: Ring | null = null;
-        for (let k = 0; k < this.#rings.length; k++) {
-          const ring = this.#rings[(current + k) % this.#rings.length]!;
-          if (ring._peek(this.#view)) {
-            found = ring;
-            current = ring.index;
-            break;
-          }
-        }
-        if (found) {
-          this.#held = found;
-          try {
-            yield this.#view;
-          } finally {
-            this.#view._len = -1;
-            this.#held = null;
-            found._release();
-          }
-          continue;
-        }
-        const r = await this.#waiter.wait(-1);
-        if (r === 'closed') return;
-      }
+      yield* roundRobin<Ring>({
+        rings: this.#rings, view: this.#view, waiter: this.#waiter,
+        peek: (ring) => ring._peek(this.#view),
+        hold: (r) => { this.#held = r; },
+        closed: () => this.#closed,
+      });
     } finally {
       this.#iterating = false;
     }

@@ -1,0 +1,51 @@
+// The async-iteration loop shared by RingBuffer and PerfBuffer: take the next record from the rings in
+// turn (starting after the one that gave the last record, so no ring starves), hand out the reused
+// view for one step, and wait on the epoll fd when every ring is empty.
+
+import type { RecordView } from './record.js';
+import type { Waiter } from './waiter.js';
+
+/** A ring that can put its next record into the shared view and later release it. */
+export interface PeekableRing {
+  readonly index: number;
+  _release(): void;
+}
+
+export interface RoundRobinHooks<R extends PeekableRing> {
+  rings: readonly R[];
+  view: RecordView;
+  waiter: Waiter;
+  /** Fills `view` with the ring's next record; false when the ring is empty. */
+  peek(ring: R): boolean;
+  /** Records which ring's record is out (null once it is released). */
+  hold(ring: R | null): void;
+  closed(): boolean;
+}
+
+export async function* roundRobin<R extends PeekableRing>(h: RoundRobinHooks<R>): AsyncGenerator<RecordView, void, undefined> {
+  let current = 0;
+  for (;;) {
+    if (h.closed()) return;
+    let found: R | null = null;
+    for (let k = 0; k < h.rings.length; k++) {
+      const ring = h.rings[(current + k) % h.rings.length]!;
+      if (h.peek(ring)) {
+        found = ring;
+        current = ring.index;
+        break;
+      }
+    }
+    if (found) {
+      h.hold(found);
+      try {
+        yield h.view;
+      } finally {
+        h.view._len = -1;
+        h.hold(null);
+        found._release();
+      }
+      continue;
+    }
+    if ((await h.waiter.wait(-1)) === 'closed') return;
+  }
+}
