@@ -20,8 +20,10 @@ const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
 
 export interface CampaignOptions {
   seed: number;
-  /** Inputs to run (indices 0..count-1); Infinity for time-bound runs. */
+  /** Inputs to run (indices from..count-1); Infinity for time-bound runs. */
   count: number;
+  /** First input index (default 0): to resume a campaign, or to re-run a stretch of it. */
+  from?: number;
   /** Wall-clock budget in ms for starting new inputs. */
   timeMs: number;
   workers: number;
@@ -44,6 +46,8 @@ export interface CampaignOptions {
   outDir?: string;
   /** Progress lines. */
   log?: (line: string) => void;
+  /** Called with the report so far about once a minute (so that a killed campaign leaves its figures). */
+  snapshot?: (r: CampaignReport) => void;
   seeds?: Seed[];
 }
 
@@ -103,8 +107,8 @@ interface RangeHandlers {
   onDied(d: Died): void;
 }
 
-/** Runs inputs start, start+step, ... < end on a worker, restarting it after a timeout or death.
- * Resolves with the first index not run. */
+/** Runs positions start, start+step, ... < end (inputs of those indices, or cfg.indices[position]) on a
+ * worker, restarting it after a timeout or death. Resolves with the first position not run. */
 function runRange(cfg: Omit<WorkerConfig, 'progress' | 'start'>, start: number, perInputMs: number, heapMb: number, h: RangeHandlers): Promise<number> {
   return new Promise((resolveRange) => {
     let next = start;
@@ -135,7 +139,7 @@ function runRange(cfg: Omit<WorkerConfig, 'progress' | 'start'>, start: number, 
         if (Date.now() - cfg.t0 - Atomics.load(p, PROGRESS.INPUT_START) > perInputMs) {
           killed = true;
           h.onTimeout({ index: cur, stage: stageName() });
-          next = cur + cfg.step;
+          next = Atomics.load(p, PROGRESS.POS) + cfg.step;
           void w.terminate();
         }
       }, Math.max(20, Math.min(100, perInputMs / 4)));
@@ -148,7 +152,7 @@ function runRange(cfg: Omit<WorkerConfig, 'progress' | 'start'>, start: number, 
         const cur = Atomics.load(p, PROGRESS.INDEX);
         h.onDied({ index: cur, stage: stageName(), error: err as Error });
         // An error outside any input (setup) would repeat forever: stop this range.
-        next = cur >= 0 ? cur + cfg.step : cfg.end;
+        next = cur >= 0 ? Atomics.load(p, PROGRESS.POS) + cfg.step : cfg.end;
       });
       w.on('exit', () => {
         clearInterval(watchdog);
@@ -214,11 +218,17 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     memBaseMb: opts.memBaseMb ?? 128, memPerByte: opts.memPerByte ?? 64, useVmlinux: opts.useVmlinux ?? false, skip: opts.skip ?? [], inject: opts.inject,
   };
   let lastLog = Date.now();
+  let lastSnapshot = Date.now();
   const timeouts: Timeout[] = [];
   const handlers: RangeHandlers = {
     onMessage(m) {
       if (m.type === 'stats') {
         merge(report, m.delta);
+        if (opts.snapshot && Date.now() - lastSnapshot > 60_000) {
+          lastSnapshot = Date.now();
+          report.elapsedMs = Date.now() - t0;
+          opts.snapshot(report);
+        }
         if (Date.now() - lastLog > 10_000) {
           lastLog = Date.now();
           log(`fuzz: ${report.inputs} inputs, ${((Date.now() - t0) / 1000).toFixed(0)} s, ${report.findings.length} finding(s)`);
@@ -241,24 +251,31 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
       });
     },
   };
-  const ends = await Promise.all(Array.from({ length: n }, (_, lane) => runRange(base, lane, opts.perInputMs, heapMb, handlers)));
+  const from = opts.from ?? 0;
+  const ends = await Promise.all(Array.from({ length: n }, (_, lane) => runRange(base, from + lane, opts.perInputMs, heapMb, handlers)));
   report.stoppedAt = Math.min(...ends);
 
-  // Confirm timeouts one at a time, alone, with a larger budget.
-  for (const t of timeouts) {
-    let again: Timeout | undefined;
-    await runRange({ ...base, step: 1, end: t.index + 1, deadline: Infinity }, t.index, opts.perInputMs * 3, heapMb, {
+  // Confirm timeouts: re-run them one after the other on a single worker (nothing else running), each
+  // with three times the budget. Only one that times out again is a hang.
+  if (timeouts.length) {
+    log(`fuzz: re-running ${timeouts.length} timed-out input(s) alone`);
+    const again = new Map<number, string>();
+    const indices = timeouts.map((t) => t.index);
+    await runRange({ ...base, step: 1, end: indices.length, indices, deadline: Infinity }, 0, opts.perInputMs * 3, heapMb, {
       onMessage() {},
-      onTimeout(x) { again = x; },
+      onTimeout(x) { again.set(x.index, x.stage); },
       onDied: handlers.onDied,
     });
-    if (!again) {
-      report.slowNotHang.push([t.index, t.stage]);
-      continue;
+    for (const t of timeouts) {
+      const stage = again.get(t.index);
+      if (stage === undefined) {
+        report.slowNotHang.push([t.index, t.stage]);
+        continue;
+      }
+      record('hang', stage, `hang | ${stage}`, {
+        index: t.index, ...describe(t.index), message: `input ran for more than ${opts.perInputMs * 3} ms (in ${stage}) when re-run alone`,
+      });
     }
-    record('hang', again.stage, `hang | ${again.stage}`, {
-      index: t.index, ...describe(t.index), message: `input ran for more than ${opts.perInputMs * 3} ms (in ${again.stage}) when re-run alone`,
-    });
   }
   report.elapsedMs = Date.now() - t0;
   return report;

@@ -91,6 +91,7 @@ export function truncate(b: Uint8Array, r: Rng, at?: number[]): Mutated {
 
 /** Deletes or duplicates a chunk: everything after it moves. */
 export function shift(b: Uint8Array, r: Rng): Mutated {
+  if (!b.length) return { bytes: b, label: 'blind.delete' };
   const at = r.int(b.length);
   const len = 1 + r.int(Math.min(64, b.length - at));
   if (r.chance(0.5)) {

@@ -7,10 +7,13 @@ import type { Finding } from './targets.js';
 export interface WorkerConfig {
   seeds: Seed[];
   campaignSeed: number;
+  /** First loop position, and the step between positions (lanes interleave). */
   start: number;
   step: number;
-  /** Exclusive upper bound on the index. */
+  /** Exclusive upper bound on the position. */
   end: number;
+  /** When set, position k runs input indices[k] (re-running chosen inputs); otherwise input k. */
+  indices?: number[];
   /** Date.now() after which no new input is started. */
   deadline: number;
   /** Shared Int32Array, see PROGRESS. */
@@ -34,7 +37,9 @@ export const PROGRESS = {
   INPUT_START: 1,
   /** Index in STAGES of the running stage, -1 outside stages. */
   STAGE: 2,
-  SLOTS: 3,
+  /** Loop position of the running input (see WorkerConfig.indices). */
+  POS: 3,
+  SLOTS: 4,
 } as const;
 
 export interface StatsDelta {

@@ -6,7 +6,7 @@
 //   npm run fuzz -- --repro 42:1234                rerun one input in this process, with stacks
 //   npm run fuzz -- --repro test/fuzz/.crashes/crash-ab12.o
 //
-// Options: --seed N, --count N (inputs; default unbounded), --time S (default 60), --workers N
+// Options: --seed N, --count N (inputs; default unbounded), --from N (first input index), --time S (default 60), --workers N
 // (default 2), --per-input-ms N (hang threshold, default 2000), --out DIR (finding inputs; default
 // test/.build/fuzz-findings), --json FILE (the full report), --vmlinux (also plan CO-RE against the
 // kernel's BTF), --skip STAGE,STAGE (e.g. btf.dumpC), --all-seeds (every test/bpf object, not the
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const count = a.has('count') ? Number(a.get('count')) : Infinity;
   const timeMs = Number(a.get('time') ?? (a.has('count') ? 3600 * 24 : 60)) * 1000;
   const report = await runCampaign({
-    seed, count, timeMs,
+    seed, count, timeMs, from: Number(a.get('from') ?? 0),
     workers: Number(a.get('workers') ?? 2),
     perInputMs: Number(a.get('per-input-ms') ?? 2000),
     useVmlinux,
@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     allSeeds: a.has('all-seeds'),
     outDir: a.get('out') ?? 'test/.build/fuzz-findings',
     log: (l) => console.error(l),
+    snapshot: a.has('json') ? (r) => writeFileSync(a.get('json')!, JSON.stringify(r, null, 1)) : undefined,
   });
   console.log(formatReport(report));
   if (a.has('json')) writeFileSync(a.get('json')!, JSON.stringify(report, null, 1));

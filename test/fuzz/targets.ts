@@ -39,6 +39,8 @@ export interface Extras {
   /** Stages not to run (e.g. one with a known, reported problem, to find others faster). */
   skip?: ReadonlySet<string>;
   dumpC?: (btf: Btf) => string;
+  /** src/skeleton's generator (tsbpf gen skeleton), when present. */
+  generateSkeleton?: (object: Uint8Array, opts: { name: string }) => string;
   /** CO-RE target BTFs: the clean seed's own BTF, and vmlinux when available. */
   coreTargets: (seedBtf: Btf) => CoreTargets[];
 }
@@ -84,7 +86,7 @@ function signatureOf(stage: string, e: unknown): Finding {
 /** Every stage name, in a fixed order (the worker publishes the running stage's index for the watchdog). */
 export const STAGES = [
   'open', 'inspect', 'link', 'core', 'btf.parse', 'btf.decode', 'btf.resolveSize', 'btf.alignOf', 'btf.skipMods', 'btf.pointerSize',
-  'btf.findByName', 'btf.encode', 'btf.dumpRaw', 'btf.sanitize', 'btf.dumpC', 'btf.ext', 'selftest',
+  'btf.findByName', 'btf.encode', 'btf.dumpRaw', 'btf.sanitize', 'btf.dumpC', 'btf.ext', 'skeleton', 'selftest',
 ] as const;
 
 /** Called around every stage (the worker tracks the running stage and its peak memory). */
@@ -164,7 +166,7 @@ export function runBtf(rec: Recorder, btfBytes: Uint8Array, extBytes: Uint8Array
   const btf = rec.stage('btf.parse', () => Btf.parse(btfBytes));
   if (!btf) return undefined;
   const n = btf.typeCount;
-  const names: string[] = [];
+  const names: [number, string][] = [];
   rec.each('btf.decode', n, (i) => {
     const id = i + 1;
     btf.kind(id);
@@ -172,15 +174,20 @@ export function runBtf(rec: Recorder, btfBytes: Uint8Array, extBytes: Uint8Array
     const nm = btf.name(id);
     if (nm !== t.name) throw new Error(`name(${id}) '${nm}' != type(${id}).name '${t.name}'`);
     // Names that are not valid UTF-8 decode lossily (U+FFFD) and cannot be looked up by their decoding.
-    if (nm && names.length < 64 && (i & 7) === 0 && !nm.includes('\uFFFD')) names.push(nm);
+    if (nm && names.length < 64 && (i & 7) === 0 && !nm.includes('\uFFFD')) names.push([id, nm]);
   });
   rec.each('btf.resolveSize', n, (i) => { btf.resolveSize(i + 1); });
   rec.each('btf.alignOf', n, (i) => { btf.alignOf(i + 1); });
   rec.each('btf.skipMods', n, (i) => { btf.skipModsAndTypedefs(i + 1); });
   rec.stage('btf.pointerSize', () => btf.pointerSize);
   rec.each('btf.findByName', names.length, (i) => {
-    const ids = btf.findByName(names[i]!);
-    if (!ids.length) throw new Error(`findByName('${names[i]}') found nothing`);
+    const [id, nm] = names[i]!;
+    const ids = btf.findByName(nm);
+    if (!ids.includes(id)) {
+      let now: string;
+      try { now = btf.name(id); } catch (e) { now = `(throws ${(e as Error).message})`; }
+      throw new Error(`findByName('${nm}') missed [${id}] (found [${ids.join(', ')}]); name([${id}]) is now '${now}'`);
+    }
   });
   rec.stage('btf.encode', () => {
     const again = Btf.parse(btf.encode());
@@ -207,6 +214,7 @@ export function runObject(rec: Recorder, bytes: Uint8Array, seedBtf: Btf | undef
       for (const p of obj.programs.values()) void [p.type, p.sectionName, p.expectedAttachType];
       void [obj.license, obj.kernVersion, obj.btf?.typeCount];
     });
+    if (extras.generateSkeleton) rec.stage('skeleton', () => extras.generateSkeleton!(bytes, { name: 'fuzz' }));
     const entries = [...obj.programs.values()];
     rec.each('link', entries.length, (i) => { linkProgram(obj.spec, entries[i]!.spec, true); });
     const spec = obj.spec;
@@ -267,6 +275,16 @@ export async function loadExtras(useVmlinux: boolean, skip: readonly string[] = 
       const spec: string = '../../btf/dump-c.js';
       const mod = (await import(spec)) as { dumpC?: (btf: Btf) => string };
       if (typeof mod.dumpC === 'function') extras.dumpC = mod.dumpC;
+    } catch {
+      // Not loadable (being edited): skip it.
+    }
+  }
+  const skelPath = new URL('../../src/skeleton/generate.ts', import.meta.url);
+  if (existsSync(skelPath)) {
+    try {
+      const spec: string = '../../src/skeleton/generate.js';
+      const mod = (await import(spec)) as { generateSkeleton?: Extras['generateSkeleton'] };
+      if (typeof mod.generateSkeleton === 'function') extras.generateSkeleton = mod.generateSkeleton;
     } catch {
       // Not loadable (being edited): skip it.
     }

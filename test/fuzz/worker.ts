@@ -19,6 +19,12 @@ function emptyDelta(): StatsDelta {
   return { inputs: 0, byKind: {}, stages: {}, labels: {}, errors: {}, bytes: 0, slowest: [0, -1], times: {}, peak: [0, -1, ''] };
 }
 
+function checksum(b: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h >>> 0;
+}
+
 function readHwm(): number {
   const m = /VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
@@ -75,10 +81,12 @@ async function main(): Promise<void> {
     },
   };
 
-  let i = cfg.start;
-  for (; i < cfg.end && Date.now() < cfg.deadline; i += cfg.step) {
+  let k = cfg.start;
+  for (; k < cfg.end && Date.now() < cfg.deadline; k += cfg.step) {
+    const i = cfg.indices ? cfg.indices[k]! : k;
     worst = { stage: '', grew: 0 };
     Atomics.store(progress, PROGRESS.INPUT_START, Date.now() - cfg.t0);
+    Atomics.store(progress, PROGRESS.POS, k);
     Atomics.store(progress, PROGRESS.INDEX, i);
     // A bug in a mutator is the harness's, not the parsers': report it and go on with the next input.
     let input: ReturnType<typeof makeInput>;
@@ -92,6 +100,9 @@ async function main(): Promise<void> {
       continue;
     }
 
+    // The parsers must never write to their input (Btf.parse even keeps views on it), and nothing else
+    // may write to memory they hold: a checksum before and after catches both.
+    const sumBefore = checksum(input.bytes);
     const rec = newRecorder(hooks, extras.skip);
     if (cfg.inject?.index === i) runSelfTest(rec, cfg.inject.what);
     if (input.kind === 'object') {
@@ -113,6 +124,12 @@ async function main(): Promise<void> {
       runBtf(rec, input.bytes, input.ext, extras);
     }
 
+    if (checksum(input.bytes) !== sumBefore) {
+      rec.result.findings.push({
+        stage: 'input', signature: 'input | the input bytes changed while being processed',
+        message: 'the input bytes changed while being processed (a parser wrote to its input, or memory was corrupted)', stack: '',
+      });
+    }
     Atomics.store(progress, PROGRESS.INDEX, -1);
     const ms = Date.now() - cfg.t0 - Atomics.load(progress, PROGRESS.INPUT_START);
     if (ms > delta.slowest[0]) delta.slowest = [ms, i];
@@ -142,7 +159,7 @@ async function main(): Promise<void> {
     flush();
   }
   flush();
-  port.postMessage({ type: 'done', next: i } satisfies WorkerMessage);
+  port.postMessage({ type: 'done', next: k } satisfies WorkerMessage);
 }
 
 await main();
