@@ -23,6 +23,8 @@ import type { ExternSpec } from '../src/spec/types.js';
 import { mapInfo, progInfo } from '../syscalls/index.js';
 import { BUILD_DIR, compileBpf, REPO_ROOT } from './support/compile.js';
 import { refRun } from './support/ref.js';
+import { compiled } from './support/skeleton.js';
+import * as toolsQuirks from './skel/tools-quirks.skel.js';
 
 const TOOLS = ['tools-execsnoop', 'tools-runqlat', 'tools-opensnoop'];
 
@@ -140,23 +142,18 @@ function libbpfLoadErr(path: string, prog: string): number {
   return load?.err ?? NaN;
 }
 
-async function tsbpfLoadErr(path: string, prog: string): Promise<unknown> {
-  const obj = BpfObject.open(path);
-  obj.program(prog).autoload = true;
-  try {
-    await obj.load();
-    return undefined;
-  } catch (e) {
-    return e;
-  } finally {
-    obj.close();
-  }
+const quirks = compiled(toolsQuirks);
+const QUIRKS = quirks.objectPath();
+
+async function tsbpfLoadErr(prog: keyof toolsQuirks.tools_quirks['progs']): Promise<unknown> {
+  using skel = quirks.open();
+  skel.progs[prog].autoload = true;
+  return await skel.load().then(() => undefined, (e: unknown) => e);
 }
 
 test('typed data ksym: the same errno as libbpf, and a message that says the address is unavailable', async () => {
-  const path = compileBpf('tools-quirks');
-  const theirs = libbpfLoadErr(path, 'data_ksym');
-  const e = await tsbpfLoadErr(path, 'data_ksym');
+  const theirs = libbpfLoadErr(QUIRKS, 'data_ksym');
+  const e = await tsbpfLoadErr('data_ksym');
   assert.instance(e, VerifierError);
   const err = e as VerifierError;
   assert.is(-(err.errno ?? 0), theirs, `libbpf ${theirs}, tsbpf -${err.errno}`);
@@ -166,9 +163,8 @@ test('typed data ksym: the same errno as libbpf, and a message that says the add
 });
 
 test('fentry: the same errno as libbpf (EPERM), as a NotSupportedError that says why', async () => {
-  const path = compileBpf('tools-quirks');
-  const theirs = libbpfLoadErr(path, 'on_fentry');
-  const e = await tsbpfLoadErr(path, 'on_fentry');
+  const theirs = libbpfLoadErr(QUIRKS, 'on_fentry');
+  const e = await tsbpfLoadErr('on_fentry');
   assert.instance(e, NotSupportedError);
   assert.is(-((e as NotSupportedError).errno ?? 0), theirs);
   assert.match((e as Error).message, /on_fentry/);
@@ -176,22 +172,17 @@ test('fentry: the same errno as libbpf (EPERM), as a NotSupportedError that says
 });
 
 test('kprobe: loads under both; attaching fails under both, tsbpf naming CONFIG_KPROBES', async () => {
-  const path = compileBpf('tools-quirks');
-  const [ref] = benchCoreJson(['--attach-kprobe', path, 'on_kprobe', 'do_nanosleep']);
+  const [ref] = benchCoreJson(['--attach-kprobe', QUIRKS, 'on_kprobe', 'do_nanosleep']);
   assert.is(ref!.load, 0, 'libbpf loads the kprobe program');
   assert.ok(typeof ref!.attach === 'number' && ref!.attach < 0, 'libbpf fails to attach it');
-  const obj = BpfObject.open(path);
-  obj.program('on_kprobe').autoload = true;
-  try {
-    await obj.load();
-    assert.throws(() => obj.program('on_kprobe').attachKprobe('do_nanosleep'), (e: unknown) => {
-      if (!(e instanceof NotSupportedError) || !/CONFIG_KPROBES/.test(e.message)) return false;
-      // The same errno as libbpf (ENOENT: no kprobe PMU and no legacy kprobe_events file).
-      return e.errno === -(ref!.attach as number);
-    });
-  } finally {
-    obj.close();
-  }
+  using skel = quirks.open();
+  skel.progs.on_kprobe.autoload = true;
+  await skel.load();
+  assert.throws(() => skel.progs.on_kprobe.attachKprobe('do_nanosleep'), (e: unknown) => {
+    if (!(e instanceof NotSupportedError) || !/CONFIG_KPROBES/.test(e.message)) return false;
+    // The same errno as libbpf (ENOENT: no kprobe PMU and no legacy kprobe_events file).
+    return e.errno === -(ref!.attach as number);
+  });
 });
 
 // ---- ksyms and kfuncs in kernel modules (unit: this kernel has no module BTF) -----------------------
@@ -269,21 +260,16 @@ test('module BTF objects: found by name among the kernel BTF objects (none here 
 });
 
 test('module:func attach targets: an unknown module is a clear error', async () => {
-  const path = compileBpf('tools-quirks');
-  const obj = BpfObject.open(path);
-  obj.program('on_fentry').autoload = false;
-  try {
-    // Point the tp_btf program at a module target.
-    const p = obj.program('data_ksym');
-    const spec = p.spec as { sectionName: string };
-    Object.defineProperty(spec, 'sectionName', { value: 'tp_btf/tsbpf_nomod:sched_switch' });
-    p.autoload = true;
-    await obj.load().then(() => assert.unreachable('loaded'), (e: unknown) => {
-      assert.match((e as Error).message, /kernel module 'tsbpf_nomod' has no BTF/);
-    });
-  } finally {
-    obj.close();
-  }
+  using skel = quirks.open();
+  skel.progs.on_fentry.autoload = false;
+  // Point the tp_btf program at a module target.
+  const p = skel.progs.data_ksym;
+  const spec = p.spec as { sectionName: string };
+  Object.defineProperty(spec, 'sectionName', { value: 'tp_btf/tsbpf_nomod:sched_switch' });
+  p.autoload = true;
+  await skel.load().then(() => assert.unreachable('loaded'), (e: unknown) => {
+    assert.match((e as Error).message, /kernel module 'tsbpf_nomod' has no BTF/);
+  });
 });
 
 test.run();

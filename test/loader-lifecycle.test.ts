@@ -10,8 +10,11 @@ import { BTF_KIND, sanitizeBtf } from '../btf/index.js';
 import { BpfError, BpfObject, StateError, VerifierError } from '../src/index.js';
 import { btfLoad, getNextId, liveFds, mapGetFdById, mapInfo, progGetFdById, progInfo } from '../syscalls/index.js';
 import { compileBpf, REPO_ROOT } from './support/compile.js';
+import { compiled } from './support/skeleton.js';
+import * as lifecycle from './skel/lifecycle.skel.js';
 
 const OBJ = compileBpf('lifecycle');
+const { open, openAndLoad } = compiled(lifecycle);
 const PIN_ROOT = '/sys/fs/bpf/tsbpf-test-lifecycle';
 
 /**
@@ -52,11 +55,11 @@ test('a load that fails in the verifier after maps were created leaves no fd and
   const fds0 = liveFds().length;
   const maps0 = kernelIds('map');
   const progs0 = kernelIds('prog');
-  const obj = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
-  obj.programs.get('refused')!.autoload = true;
+  const skel = open({ pinRootPath: PIN_ROOT });
+  skel.progs.refused.autoload = true;
   let err: unknown;
   try {
-    await obj.load();
+    await skel.load();
   } catch (e) {
     err = e;
   }
@@ -76,44 +79,43 @@ test('a load that fails in the verifier after maps were created leaves no fd and
   assert.equal([...kernelIds('map')].filter((id) => !maps0.has(id)), [], 'no map outlives the failed load (the pinned one was unpinned or never pinned)');
   assert.equal([...kernelIds('prog')].filter((id) => !progs0.has(id)), [], 'no program outlives the failed load');
   // A failed object can be closed, but not loaded again.
-  await assert.not.throws(() => obj.close());
+  await assert.not.throws(() => skel.destroy());
   cleanPins();
 });
 
 test('a second load is refused, and use after close throws StateError', async () => {
-  const obj = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
-  await obj.load();
+  const skel = await openAndLoad({ pinRootPath: PIN_ROOT });
   try {
-    await obj.load();
+    await skel.load();
     assert.unreachable();
   } catch (e) {
     assert.instance(e, StateError);
   }
-  const prog = obj.programs.get('good_len') ?? obj.programs.get('count_run')!;
-  obj.close();
+  const prog = skel.progs.count_run;
+  skel.destroy();
   assert.throws(() => prog.fd, (e: unknown) => e instanceof StateError);
-  assert.throws(() => obj.maps.get('sized')!.lookup(new Uint8Array(4)), (e: unknown) => e instanceof StateError);
+  assert.throws(() => skel.maps.sized.lookup(0), (e: unknown) => e instanceof StateError);
   cleanPins();
 });
 
 test('pinning by name: the second object reuses the pinned map; an incompatible pin is refused', async () => {
-  const a = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
-  await a.load();
+  const a = await openAndLoad({ pinRootPath: PIN_ROOT });
   const pinned = join(PIN_ROOT, 'shared_counts');
   assert.ok(existsSync(pinned), 'pinned at <root>/<name>');
-  assert.is(a.maps.get('shared_counts')!.pinPath, pinned);
-  assert.is((await a.programs.get('count_run')!.testRun({ data: new Uint8Array(64) })).retval, 1);
+  assert.is(a.maps.shared_counts.map.pinPath, pinned);
+  assert.is((await a.progs.count_run.testRun({ data: new Uint8Array(64) })).retval, 1);
 
-  const b = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
-  await b.load();
-  assert.is(mapInfo(b.maps.get('shared_counts')!.fd).id, mapInfo(a.maps.get('shared_counts')!.fd).id, 'same kernel map');
-  assert.is((await b.programs.get('count_run')!.testRun({ data: new Uint8Array(64) })).retval, 2, 'state is shared');
-  a.close();
-  b.close();
+  const b = await openAndLoad({ pinRootPath: PIN_ROOT });
+  assert.is(mapInfo(b.maps.shared_counts.fd).id, mapInfo(a.maps.shared_counts.fd).id, 'same kernel map');
+  assert.is((await b.progs.count_run.testRun({ data: new Uint8Array(64) })).retval, 2, 'state is shared');
+  assert.is(a.maps.shared_counts.lookup(1), 2n, "a sees b's update");
+  assert.equal([a.bss.runs, b.bss.runs], [1n, 1n], 'each object has its own .bss');
+  a.destroy();
+  b.destroy();
   assert.ok(existsSync(pinned), 'pins outlive the objects');
 
-  const c = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
-  c.maps.get('shared_counts')!.maxEntries = 32;
+  const c = open({ pinRootPath: PIN_ROOT });
+  c.maps.shared_counts.maxEntries = 32;
   try {
     await c.load();
     assert.unreachable('an incompatible pinned map was reused');
@@ -122,22 +124,21 @@ test('pinning by name: the second object reuses the pinned map; an incompatible 
     assert.match((e as Error).message, /incompatible/);
     assert.match((e as BpfError).advice ?? '', /max_entries 16/);
   } finally {
-    c.close();
+    c.destroy();
   }
   cleanPins();
 });
 
 test('max_entries and value_size can be changed before load, not after', async () => {
-  const obj = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
-  const sized = obj.maps.get('sized')!;
+  using skel = open({ pinRootPath: PIN_ROOT });
+  const sized = skel.maps.sized.map;
   sized.maxEntries = 64;
   sized.setValueSize(16);
-  await obj.load();
+  await skel.load();
   const info = mapInfo(sized.fd);
   assert.is(info.maxEntries, 64);
   assert.is(info.valueSize, 16);
   assert.throws(() => { sized.maxEntries = 8; }, (e: unknown) => e instanceof StateError);
-  obj.close();
   cleanPins();
 });
 
@@ -209,13 +210,9 @@ test('object BTF sanitized for a kernel without newer kinds is still accepted by
 });
 
 test('kernel map ids of a loaded object can be reopened by id', async () => {
-  const obj = BpfObject.open(OBJ, { pinRootPath: PIN_ROOT });
-  await obj.load();
-  const id = mapInfo(obj.maps.get('sized')!.fd).id;
-  const fd = mapGetFdById(id);
+  using skel = await openAndLoad({ pinRootPath: PIN_ROOT });
+  using fd = mapGetFdById(mapInfo(skel.maps.sized.fd).id);
   assert.is(mapInfo(fd.fd).name, 'sized');
-  fd.close();
-  obj.close();
   cleanPins();
 });
 
