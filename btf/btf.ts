@@ -3,8 +3,8 @@
 // Layout of the work: Btf.parse makes one pass over the type section recording each type's word
 // offset and kind (typed arrays, no objects), so parsing vmlinux (~126k types) costs a few ms.
 // Full decoding happens per type on first `type(id)` and is cached. Names are decoded only when
-// asked for; `findByName` builds a hash index over the raw name bytes on first use, comparing
-// bytes rather than decoded JS strings.
+// asked for; `findByName` compares raw name bytes rather than decoded JS strings, scanning one
+// kind's names for the first lookups and hashing them only when many lookups follow.
 
 import { ParseError } from '../src/errors.js';
 import {
@@ -65,6 +65,16 @@ function fail(message: string, offset?: number): never {
 }
 
 interface NameIndex { mask: number; head: Int32Array; next: Int32Array }
+/**
+ * One kind's raw types, ascending: raw indices, name offsets, and the first byte of each name (0 for
+ * anonymous types and for names in a split BTF's base strings, which `inBase` then counts).
+ */
+interface KindColumn { idx: Int32Array; nameOffs: Uint32Array; first: Uint8Array; inBase: number }
+
+/** Name lookups by column scan before the hash indexes take over (see findByName). */
+const NAME_SCANS = 64;
+/** Strings looked up by string search before findStr builds a map of all strings. */
+const STR_SEARCHES = 64;
 
 interface BtfInit {
   base: Btf | undefined;
@@ -115,9 +125,14 @@ export class Btf {
   private addedStrOffs = new Map<number, string>();
   private addedStrLen = 0;
   private strMap: Map<string, number> | undefined;
-  // Name hash indexes over raw types, built on first lookup: one per kind asked for (a STRUCT
-  // lookup then hashes only the ~10k struct names of vmlinux, not all 126k), and one over all kinds.
+  // Name hash indexes over raw types, built once NAME_SCANS lookups have been made: one per kind
+  // asked for (a STRUCT lookup then hashes only the ~10k struct names of vmlinux, not all 126k), and
+  // one over all kinds. Before that, lookups scan per-kind name columns (findByName).
   private nameIndexes = new Map<number, NameIndex>();
+  private nameScans = 0;
+  private kindCols = new Map<number, KindColumn>();
+  private strBuf: Buffer | undefined;
+  private strSearches = 0;
   private ptrSize = 0;
 
   private constructor(init: BtfInit) {
@@ -344,7 +359,26 @@ export class Btf {
     if (s === '') return 0;
     const b = this.base?.findStr(s);
     if (b !== undefined) return b;
-    return this.ownStrMap().get(s);
+    if (this.strMap || this.strSearches >= STR_SEARCHES) return this.ownStrMap().get(s);
+    // A few strings (re-encoding an object's fixed-up types): a native search of the raw section
+    // beats decoding every string into a map.
+    this.strSearches++;
+    const raw = s.includes('\0') || this.strs.length <= 1 ? undefined : this.firstStringAt(s);
+    if (raw !== undefined) return raw;
+    for (const [off, str] of this.addedStrOffs) if (str === s) return off;
+    return undefined;
+  }
+
+  /** Offset of the first whole raw string (one that starts after a NUL) equal to `s`, as ownStrMap finds it. */
+  private firstStringAt(s: string): number | undefined {
+    const q = utf8Bytes(s);
+    const needle = new Uint8Array(q.length + 1);
+    needle.set(q);
+    const buf = this.strBuffer();
+    for (let at = buf.indexOf(needle); at >= 0; at = buf.indexOf(needle, at + 1)) {
+      if (at === 0 || buf[at - 1] === 0) return this.strStart + at;
+    }
+    return undefined;
   }
 
   /** Intern a string, returning its offset (existing strings are reused). */
@@ -356,8 +390,14 @@ export class Btf {
     this.addedStrs.push(s);
     this.addedStrOffs.set(off, s);
     this.addedStrLen += utf8Bytes(s).length + 1;
-    this.ownStrMap().set(s, off);
+    this.strMap?.set(s, off);
     return off;
+  }
+
+  /** The raw string section as a Buffer (a view, for its native indexOf). */
+  private strBuffer(): Buffer {
+    if (!this.strBuf) this.strBuf = Buffer.from(this.strs.buffer, this.strs.byteOffset, this.strs.byteLength);
+    return this.strBuf;
   }
 
   private ownStrMap(): Map<string, number> {
@@ -544,16 +584,170 @@ export class Btf {
 
   // ---------------------------------------------------------------------------------------------
   // Name lookup
+  //
+  // The first lookups of a BTF (a CO-RE load asks vmlinux for a dozen names) hash nothing: each scans
+  // the names of the kind asked for (vmlinux has ~10k structs among ~126k types, gathered once with
+  // native searches of the kind bytes), comparing the raw bytes of those whose first byte matches
+  // (found by a native search too). Hashing the struct names of vmlinux in a fresh process costs
+  // 10-20 ms, as much as the rest of a CO-RE load's user-space work.
+  // Past NAME_SCANS lookups (BTF dumps, generators, many loads in one process), hash indexes over the
+  // raw name bytes take over, built per kind on first use.
 
   /** Ids of all types named `name` (optionally of one kind), ascending; base types first for split BTF. */
   findByName(name: string, kind?: number): number[] {
     const out = this.base ? this.base.findByName(name, kind) : [];
     if (name === '') return out;
-    const idx = this.nameIndexFor(kind);
+    const own = this.ownIdsByName(name, kind);
+    for (const id of own) out.push(id);
+    return out;
+  }
+
+  /** The first (lowest) id of a type with this name and kind. */
+  findOne(name: string, kind: number): number | undefined {
+    if (this.base) {
+      const b = this.base.findOne(name, kind);
+      if (b !== undefined) return b;
+    }
+    if (name === '') return undefined;
+    return this.ownIdsByName(name, kind)[0];
+  }
+
+  /**
+   * Ids of the types of `kind` whose name starts with `prefix` (the name itself included), ascending;
+   * base types first for split BTF. A scan of the kind's name offsets, as no index serves prefixes:
+   * CO-RE's candidate search finds `task_struct` and its flavors (`task_struct___v2`) in one pass.
+   * An empty prefix matches nothing.
+   */
+  findByNamePrefix(prefix: string, kind: number): number[] {
+    const out = this.base ? this.base.findByNamePrefix(prefix, kind) : [];
+    if (prefix === '' || prefix.includes('\0')) return out;
+    const own: number[] = [];
+    this.scanColumn(utf8Bytes(prefix), kind, own, true);
+    let unsorted = false;
+    for (const i of this.dirty) {
+      const t = this.cacheGet(i)!;
+      if (t.kind === kind && t.name.startsWith(prefix)) { own.push(this.startId + i); unsorted = true; }
+    }
+    if (unsorted) own.sort((a, b) => a - b);
+    for (let i = 0; i < this.added.length; i++) {
+      const t = this.added[i]!;
+      if (t.kind === kind && t.name.startsWith(prefix)) own.push(this.startId + this.rawCount + i);
+    }
+    for (const id of own) out.push(id);
+    return out;
+  }
+
+  /** Own types (not the base's) named `name`, of `kind` if given, ascending. */
+  private ownIdsByName(name: string, kind: number | undefined): number[] {
+    const own: number[] = [];
+    // BTF names end at the first NUL: none contains one.
+    if (name.includes('\0')) return own;
     const q = utf8Bytes(name);
+    if (this.nameScans < NAME_SCANS && !this.nameIndexes.has(kind ?? -1) && !this.nameIndexes.has(-1)) {
+      this.nameScans++;
+      this.scanColumn(q, kind, own);
+    } else {
+      this.hashLookup(q, kind, own);
+    }
+    // Replaced and added types are few: check them directly.
+    const dirty = this.dirty;
+    let unsorted = false;
+    for (const i of dirty) {
+      const t = this.cacheGet(i)!;
+      if (t.name === name && (kind === undefined || t.kind === kind)) { own.push(this.startId + i); unsorted = true; }
+    }
+    if (unsorted) own.sort((a, b) => a - b);
+    for (let i = 0; i < this.added.length; i++) {
+      const t = this.added[i]!;
+      if (t.name === name && (kind === undefined || t.kind === kind)) own.push(this.startId + this.rawCount + i);
+    }
+    return own;
+  }
+
+  /**
+   * Own raw types (not replaced) of `kind` whose raw name is the bytes `q` (or starts with them, for
+   * `prefix`), by a scan of the kind's name offsets. `q` is not empty and has no NUL.
+   */
+  private scanColumn(q: Uint8Array, kind: number | undefined, own: number[], prefix = false): void {
+    const col = this.kindColumn(kind ?? -1);
+    const { idx, nameOffs, first } = col;
+    const qlen = q.length;
+    const strs = this.strs;
+    const strStart = this.strStart;
+    const dirty = this.dirty;
+    const check = (j: number, bytes: Uint8Array, pos: number): void => {
+      if (bytes[pos + qlen] !== 0 && !prefix) return;
+      let k = 1;
+      while (k < qlen && bytes[pos + k] === q[k]) k++;
+      if (k === qlen && !dirty.has(idx[j]!)) own.push(this.startId + idx[j]!);
+    };
+    // Only names starting with the right byte are compared: a native search of the first bytes
+    // skips the others (about 95% of them).
+    const q0 = q[0]!;
+    if (col.inBase === 0) {
+      for (let j = first.indexOf(q0); j >= 0; j = first.indexOf(q0, j + 1)) check(j, strs, nameOffs[j]! - strStart);
+      return;
+    }
+    // Split BTF with names in the base's strings: those are compared through the base.
+    const hits: number[] = [];
+    for (let j = first.indexOf(q0); j >= 0; j = first.indexOf(q0, j + 1)) hits.push(j);
+    for (let j = first.indexOf(0); j >= 0; j = first.indexOf(0, j + 1)) if (nameOffs[j]! !== 0 && nameOffs[j]! < strStart) hits.push(j);
+    hits.sort((a, b) => a - b);
+    for (const j of hits) {
+      const off = nameOffs[j]!;
+      if (off >= strStart) { check(j, strs, off - strStart); continue; }
+      const loc = this.base?.strLoc(off);
+      if (loc && loc.bytes[loc.pos] === q0) check(j, loc.bytes, loc.pos);
+    }
+  }
+
+  /** The name column of the raw types of one kind (-1: all). */
+  private kindColumn(kind: number): KindColumn {
+    let col = this.kindCols.get(kind);
+    if (col) return col;
+    const kinds = this.kinds;
+    const words = this.words;
+    const offs = this.offs;
+    let idx: Int32Array;
+    if (kind < 0) {
+      idx = new Int32Array(this.rawCount);
+      for (let i = 0; i < idx.length; i++) idx[i] = i;
+    } else {
+      // Native searches of the kind bytes: no JS loop over all types. (Untouched pages of the
+      // scratch array cost nothing.)
+      const all = new Int32Array(this.rawCount);
+      let j = 0;
+      for (let i = kinds.indexOf(kind); i >= 0; i = kinds.indexOf(kind, i + 1)) all[j++] = i;
+      idx = all.slice(0, j);
+    }
+    const n = idx.length;
+    const nameOffs = new Uint32Array(n);
+    const first = new Uint8Array(n);
+    const strs = this.strs;
+    const strStart = this.strStart;
+    const slen = strs.length;
+    let inBase = 0;
+    for (let j = 0; j < n; j++) {
+      const off = words[offs[idx[j]!]!]!;
+      nameOffs[j] = off;
+      const pos = off - strStart;
+      if (pos >= 0) {
+        // Invalid offsets (past the end) get 0 and never match.
+        if (pos < slen) first[j] = strs[pos]!;
+      } else if (off !== 0) {
+        inBase++;
+      }
+    }
+    col = { idx, nameOffs, first, inBase };
+    this.kindCols.set(kind, col);
+    return col;
+  }
+
+  /** The hash-index lookup (many distinct names asked for): own raw types named `name` into `own`. */
+  private hashLookup(q: Uint8Array, kind: number | undefined, own: number[]): void {
+    const idx = this.nameIndexFor(kind);
     const qlen = q.length;
     const h = fnv1a(q, 0, qlen);
-    const own: number[] = [];
     const words = this.words;
     const offs = this.offs;
     const kinds = this.kinds;
@@ -575,28 +769,6 @@ export class Btf {
       if (j !== qlen || dirty.has(i)) continue;
       own.push(this.startId + i);
     }
-    // Replaced and added types are few: check them directly.
-    let unsorted = false;
-    for (const i of dirty) {
-      const t = this.cacheGet(i)!;
-      if (t.name === name && (kind === undefined || t.kind === kind)) { own.push(this.startId + i); unsorted = true; }
-    }
-    if (unsorted) own.sort((a, b) => a - b);
-    for (let i = 0; i < this.added.length; i++) {
-      const t = this.added[i]!;
-      if (t.name === name && (kind === undefined || t.kind === kind)) own.push(this.startId + this.rawCount + i);
-    }
-    for (const id of own) out.push(id);
-    return out;
-  }
-
-  /** The first (lowest) id of a type with this name and kind. */
-  findOne(name: string, kind: number): number | undefined {
-    if (this.base) {
-      const b = this.base.findOne(name, kind);
-      if (b !== undefined) return b;
-    }
-    return this.findByName(name, kind).find((id) => id >= this.startId);
   }
 
   /** Where the raw string at `off` lives (bytes + position), for byte-wise comparison; undefined if invalid. */

@@ -63,7 +63,7 @@ export function customBtfEntry(path: string): KernelBtfEntry {
   let e = custom.get(key);
   if (!e) {
     const bytes = readBtfBytes(path);
-    e = entryOf(parseOrThrow(bytes, path), path, path, bytes);
+    e = entryOf(parseOrThrow(bytes, path), path, path);
     custom.set(key, e);
   }
   return e;
@@ -94,7 +94,7 @@ export function loadModuleBtfs(dir: string, base: KernelBtfEntry): KernelBtfEntr
       const btf = Btf.parse(bytes, { base: base.btf });
       // Btf.parse validated the layout of every type record; a mismatched base is caught here too.
       if (btf.startId !== base.btf.typeCount + 1) throw new Error('unexpected start id');
-      out.push({ btf, name, path, index: new CandidateIndex(btf, name, stringSection(bytes), base.index) });
+      out.push({ btf, name, path, index: new CandidateIndex(btf, name) });
     } catch (e) {
       process.emitWarning(`tsbpf: skipping BTF of kernel module '${name}' (${path}): ${(e as Error).message}`, { code: 'TSBPF_MODULE_BTF' });
     }
@@ -198,7 +198,7 @@ export function findVmlinuxBtf(opts: FindVmlinuxOptions = {}): KernelBtfEntry {
   const sysfs = opts.sysfsPath ?? VMLINUX_PATH;
   if (existsSync(sysfs)) {
     const bytes = mapReadOnly(sysfs) ?? readRaw(sysfs);
-    return entryOf(parseOrThrow(bytes, sysfs), 'vmlinux', sysfs, bytes);
+    return entryOf(parseOrThrow(bytes, sysfs), 'vmlinux', sysfs);
   }
   const rel = opts.release ?? release();
   const tried: string[] = [];
@@ -208,7 +208,7 @@ export function findVmlinuxBtf(opts: FindVmlinuxOptions = {}): KernelBtfEntry {
     tried.push(path);
     try {
       const bytes = readBtfBytes(path);
-      return entryOf(Btf.parse(bytes), 'vmlinux', path, bytes);
+      return entryOf(Btf.parse(bytes), 'vmlinux', path);
     } catch {
       // libbpf moves on to the next location.
     }
@@ -219,8 +219,8 @@ export function findVmlinuxBtf(opts: FindVmlinuxOptions = {}): KernelBtfEntry {
   });
 }
 
-function entryOf(btf: Btf, name: string, path: string, bytes: Uint8Array): KernelBtfEntry {
-  return { btf, name, path, index: new CandidateIndex(btf, name, stringSection(bytes)) };
+function entryOf(btf: Btf, name: string, path: string): KernelBtfEntry {
+  return { btf, name, path, index: new CandidateIndex(btf, name) };
 }
 
 function parseOrThrow(bytes: Uint8Array, path: string): Btf {
@@ -287,19 +287,4 @@ export function readBtfBytes(path: string): Uint8Array {
     return sec.data;
   }
   return bytes;
-}
-
-/**
- * The raw string section of a little-endian BTF blob, for the flavored-name search; undefined
- * (the index then scans decoded type names instead) when the layout is not the expected one.
- */
-function stringSection(bytes: Uint8Array): Uint8Array | undefined {
-  if (bytes.length < 24 || bytes[0] !== 0x9f || bytes[1] !== 0xeb) return undefined;
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const hdrLen = dv.getUint32(4, true);
-  const strOff = dv.getUint32(16, true);
-  const strLen = dv.getUint32(20, true);
-  const start = hdrLen + strOff;
-  if (start + strLen > bytes.length) return undefined;
-  return bytes.subarray(start, start + strLen);
 }

@@ -4,7 +4,9 @@
 // - the programs read what they should: the values are checked against /proc and against offsets and
 //   sizes computed independently from vmlinux BTF;
 // - unresolvable relocations that are reached (core-poison) and ambiguous ones (core-ambiguous)
-//   fail as in libbpf, with the verifier log explained.
+//   fail as in libbpf, with the verifier log explained;
+// - the lookups that make a fresh-process load fast (kernel name scans, candidate search, the
+//   combined BTF feature probe) answer what a brute force and libbpf's single probes answer.
 //
 // The loader does not apply CO-RE itself yet, so the tests load a copy of the ELF whose program
 // sections hold the relocated instructions and whose .BTF.ext has no CO-RE records left.
@@ -14,13 +16,15 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BTF_KIND, type Btf, type BtfType } from '../btf/index.js';
+import { BTF_KIND, featureProbeBtf, type Btf, type BtfFeatures, type BtfType } from '../btf/index.js';
+import { btfLoad } from '../syscalls/index.js';
+import { allFeaturesProbeBtf, kernelBtfFeatures } from '../src/features.js';
 import { BpfObject, VerifierError } from '../src/index.js';
 import {
   CORE_RELO_KIND, describeCoreOutcome, fixupCoreVerifierLog, relocateObjectCore, CoreRelocationError,
   type CoreReloOutcome,
 } from '../src/core/index.js';
-import { kernelBtf, kernelCoreTargets, vmlinuxEntry } from '../src/kernel-btf.js';
+import { findVmlinuxBtf, kernelBtf, kernelCoreTargets, vmlinuxEntry } from '../src/kernel-btf.js';
 import { essentialName } from '../src/core/index.js';
 import { BUILD_DIR, compileBpf, REPO_ROOT } from './support/compile.js';
 import { fdinfo } from './support/diff.js';
@@ -441,16 +445,76 @@ test('core-ambiguous: a flavored kernel type is a candidate; conflicting candida
 
 // ---- laziness and cost ------------------------------------------------------------------------
 
-test('kernel candidates: the flavored-name search of vmlinux strings finds every flavored type name', () => {
+test('BTF feature probes: the one combined probe agrees with the nine single ones (libbpf\'s)', () => {
+  const single = (f: keyof BtfFeatures): boolean => {
+    try {
+      btfLoad(featureProbeBtf(f)).close();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const features = kernelBtfFeatures();
+  for (const f of Object.keys(features) as (keyof BtfFeatures)[]) assert.is(features[f], single(f), f);
+  // On this kernel everything is supported, so the combined blob must load (else the fast path is dead code).
+  btfLoad(allFeaturesProbeBtf()).close();
+  // One construct the kernel does not know makes it refuse the whole blob (then the single probes run):
+  // the enum64 turned into an unknown kind.
+  const blob = allFeaturesProbeBtf();
+  const bad = blob.slice();
+  const dv = new DataView(bad.buffer);
+  const hdr = dv.getUint32(4, true);
+  const typeLen = dv.getUint32(12, true);
+  const lastInfo = hdr + typeLen - 12 + 4; // enum64 with no values is the last type: 3 words
+  assert.is((dv.getUint32(lastInfo, true) >>> 24) & 0x1f, BTF_KIND.ENUM64);
+  dv.setUint32(lastInfo, (31 << 24) >>> 0, true);
+  assert.throws(() => btfLoad(bad).close());
+});
+
+test('vmlinux name lookups: column scans (the first lookups) and hash indexes (later ones) find what a brute force finds', () => {
+  // A fresh parse, so that the first lookups below are scans; the shared entry may have hash indexes by now.
+  const fresh = findVmlinuxBtf().btf;
+  const want = new Map<string, number[]>();
+  const kinds = [BTF_KIND.STRUCT, BTF_KIND.UNION, BTF_KIND.TYPEDEF, BTF_KIND.ENUM, BTF_KIND.FUNC, BTF_KIND.INT];
+  // Every 997th type's name and kind, plus names that also exist under another kind or not at all.
+  const queries: [string, number | undefined][] = [['task_struct', BTF_KIND.STRUCT], ['task_struct', BTF_KIND.FWD], ['pid', undefined], ['no_such_type_xyz', BTF_KIND.STRUCT]];
+  for (let id = 1; id <= fresh.typeCount; id += 997) {
+    const n = fresh.name(id);
+    if (n) queries.push([n, fresh.kind(id)], [n, kinds[id % kinds.length]]);
+  }
+  for (let id = 1; id <= fresh.typeCount; id++) {
+    const n = fresh.name(id);
+    if (!n) continue;
+    for (const k of [fresh.kind(id), -1]) {
+      const key = `${k}:${n}`;
+      const l = want.get(key);
+      if (l) l.push(id);
+      else want.set(key, [id]);
+    }
+  }
+  const brute = (n: string, k: number | undefined): number[] => want.get(`${k ?? -1}:${n}`) ?? [];
+  assert.ok(queries.length > 2 * 64, 'enough queries to pass from scans to hash indexes');
+  for (const [n, k] of [...queries, ...queries]) assert.equal(fresh.findByName(n, k), brute(n, k), `${n} kind ${k}`);
+  for (const [n, k] of queries) if (k !== undefined) assert.is(fresh.findOne(n, k), brute(n, k)[0], `findOne ${n} kind ${k}`);
+});
+
+test('kernel candidates: every flavored type name of vmlinux is a candidate for its essential name', () => {
   const e = vmlinuxEntry();
-  const found = e.index.flavoredNames();
-  assert.ok(found.get('nf_conn')?.includes('nf_conn___init'));
   // Brute force over all type names (decodes ~100k names, test only).
+  const byEss = new Map<string, number[]>();
   for (let id = 1; id <= vmlinux.typeCount; id++) {
     const n = vmlinux.name(id);
     if (!n.includes('___')) continue;
     const ess = essentialName(n);
-    if (ess !== n) assert.ok(found.get(ess)?.includes(n), `${n} [${id}]`);
+    if (ess !== n) byEss.set(`${vmlinux.kind(id)}:${ess}`, [...(byEss.get(`${vmlinux.kind(id)}:${ess}`) ?? []), id]);
+  }
+  assert.ok(byEss.has(`${BTF_KIND.STRUCT}:nf_conn`), 'vmlinux has nf_conn___init');
+  for (const [key, ids] of byEss) {
+    const [kind, ess] = [Number(key.slice(0, key.indexOf(':'))), key.slice(key.indexOf(':') + 1)];
+    const cands = e.index.candidates(kind, ess);
+    for (const id of ids) assert.ok(cands.includes(id), `${vmlinux.name(id)} [${id}] for ${ess}`);
+    const plain = vmlinux.findByName(ess, kind);
+    for (const id of plain) assert.ok(cands.includes(id), `${ess} [${id}]`);
   }
 });
 

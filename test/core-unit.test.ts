@@ -14,7 +14,6 @@ import {
   applyCoreRelos, CandidateIndex, CORE_RELO_KIND as K, CoreRelocationError, createCoreTargets, describeCoreOutcome,
   essentialName, essentialNameLen, fixupCoreVerifierLog, parseSpec, relocateObjectCore, type CoreTargets,
 } from '../src/core/index.js';
-import { flavoredNamesIn } from '../src/core/names.js';
 import { findVmlinuxBtf, kernelCoreTargets, loadModuleBtfs, type KernelBtfEntry } from '../src/kernel-btf.js';
 import { BpfError } from '../src/errors.js';
 import { compileBpf } from './support/compile.js';
@@ -113,7 +112,7 @@ function targetsOf(main: Btf, opts: { modules?: Btf[]; custom?: boolean; onModul
     custom: opts.custom,
     modules: opts.modules ? () => {
       opts.onModules?.();
-      return opts.modules!.map((m, i) => new CandidateIndex(m, `mod${i}`, undefined, mainIdx));
+      return opts.modules!.map((m, i) => new CandidateIndex(m, `mod${i}`));
     } : undefined,
   });
 }
@@ -173,14 +172,114 @@ test('essential names: the last `X___Y` separator', () => {
   assert.is(essentialName('nf_conn___init'), 'nf_conn');
 });
 
-test('flavored names are found by a search of the string section for "___"', () => {
-  const names = ['foo', 'foo___bar', 'foo___a___b', 'foo____x', 'foox___y', 'foo___', '___foo', 'afoo___z', 'foo___q', 'foo___bar', 'x_____y', 'p__q___r'];
-  const m = flavoredNamesIn(new TextEncoder().encode(`\0${names.join('\0')}\0`));
-  assert.equal(Object.fromEntries(m), {
-    foo: ['foo___bar', 'foo___q'], foo___a: ['foo___a___b'], foox: ['foox___y'], afoo: ['afoo___z'], p__q: ['p__q___r'],
+test('candidates: a type and its flavors by essential name, of compatible kinds only (libbpf\'s bpf_core_add_cands)', () => {
+  const t = new B();
+  const tint = t.int();
+  const ids: Record<string, number> = {};
+  for (const n of ['foo', 'foo___bar', 'foo___a___b', 'foo____x', 'foox___y', 'foo_ext', 'foo___', 'afoo___z', 'foo___q', 'fo']) ids[n] = t.struct(n, 4, [['a', tint, 0]]);
+  const fooUnion = t.union('foo___u', 4, [['a', tint, 0]]);
+  const fooTypedef = t.typedef('foo', tint);
+  const e32 = t.enum('mode', [['A', 1]]);
+  const e64 = t.enum64('mode___v2', [['A', 1n]]);
+  t.enum('mode___a___b', [['A', 1]]);
+  const target = t.build();
+  const idx = new CandidateIndex(target, 'target');
+  // foo___a___b's essential name is foo___a; foo____x and foo___ have no separator (whole names).
+  assert.equal(idx.candidates(BTF_KIND.STRUCT, 'foo'), [ids.foo!, ids.foo___bar!, ids.foo___q!]);
+  assert.equal(idx.candidates(BTF_KIND.STRUCT, 'foo___a'), [ids.foo___a___b!]);
+  assert.equal(idx.candidates(BTF_KIND.STRUCT, 'foox'), [ids.foox___y!]);
+  assert.equal(idx.candidates(BTF_KIND.UNION, 'foo'), [fooUnion]);
+  assert.equal(idx.candidates(BTF_KIND.TYPEDEF, 'foo'), [fooTypedef]);
+  assert.equal(idx.candidates(BTF_KIND.STRUCT, 'nope'), []);
+  // ENUM and ENUM64 are candidates for each other.
+  assert.equal(idx.candidates(BTF_KIND.ENUM, 'mode'), [e32, e64]);
+  assert.equal(idx.candidates(BTF_KIND.ENUM64, 'mode'), [e32, e64]);
+  // Brute force, libbpf's way: every type, essential lengths equal and the essential bytes equal.
+  for (const ess of ['foo', 'foo___a', 'foox', 'afoo', 'fo', 'foo_ext', 'foo____x', 'mode']) {
+    for (const kind of [BTF_KIND.STRUCT, BTF_KIND.UNION, BTF_KIND.ENUM]) {
+      const want: number[] = [];
+      for (let id = 1; id <= target.typeCount; id++) {
+        const k = target.kind(id);
+        const compat = k === kind || (kind === BTF_KIND.ENUM && k === BTF_KIND.ENUM64);
+        const n = target.name(id);
+        if (compat && n !== '' && essentialNameLen(n) === ess.length && n.startsWith(ess)) want.push(id);
+      }
+      assert.equal(idx.candidates(kind, ess), want, `${ess} kind ${kind}`);
+    }
+  }
+});
+
+/** A BTF whose struct 'zzz' is renamed by pointing its name into the middle of the string 'xfoo' ('foo'). */
+function tailSharedBtf(): { btf: Btf; xfoo: number; tail: number; foo: number } {
+  const b = Btf.create();
+  b.addType({ kind: BTF_KIND.INT, name: 'int', size: 4, encoding: { signed: true, char: false, bool: false }, bitOffset: 0, bits: 32 });
+  const xfoo = b.addType({ kind: BTF_KIND.STRUCT, name: 'xfoo', size: 0, kflag: false, members: [] });
+  const tail = b.addType({ kind: BTF_KIND.STRUCT, name: 'zzz', size: 0, kflag: false, members: [] });
+  const foo = b.addType({ kind: BTF_KIND.STRUCT, name: 'foo', size: 0, kflag: false, members: [] });
+  const bytes = b.encode();
+  const dv = new DataView(bytes.buffer, bytes.byteOffset);
+  const hdr = dv.getUint32(4, true);
+  // Words: int (4), xfoo (3), zzz (3), foo (3).
+  dv.setUint32(hdr + 7 * 4, dv.getUint32(hdr + 4 * 4, true) + 1, true);
+  return { btf: Btf.parse(bytes), xfoo, tail, foo };
+}
+
+test('name lookups: names inside other strings, split BTF naming types with base strings, scans and hash indexes agree', () => {
+  const { btf, xfoo, tail, foo } = tailSharedBtf();
+  assert.is(btf.name(tail), 'foo');
+  assert.equal(btf.findByName('foo', BTF_KIND.STRUCT), [tail, foo]);
+  assert.equal(btf.findByName('xfoo', BTF_KIND.STRUCT), [xfoo]);
+  assert.equal(btf.findByName('oo', BTF_KIND.STRUCT), []);
+  assert.equal(btf.findByName('foo', BTF_KIND.INT), []);
+  assert.equal(btf.findByName('foo'), [tail, foo]);
+  assert.equal(btf.findByName('fo\0o', BTF_KIND.STRUCT), []);
+  assert.equal(btf.findByNamePrefix('fo', BTF_KIND.STRUCT), [tail, foo]);
+  assert.equal(btf.findByNamePrefix('x', BTF_KIND.STRUCT), [xfoo]);
+  assert.equal(btf.findByNamePrefix('', BTF_KIND.STRUCT), []);
+  // findStr gives the first whole string, never a tail of a longer one.
+  const foo2 = Btf.parse(btf.encode());
+  assert.is(foo2.strAt(foo2.findStr('foo')!), 'foo');
+  assert.is.not(foo2.findStr('foo'), foo2.findStr('xfoo')! + 1);
+  assert.is(foo2.findStr('oo'), undefined);
+
+  // Split BTF: a module type named with vmlinux's string, and one with its own.
+  const v = new B();
+  const vint = v.int();
+  v.struct('shared', 4, [['a', vint, 0]]);
+  const base = v.build();
+  const m = Btf.create({ base });
+  const modShared = m.addType({ kind: BTF_KIND.STRUCT, name: 'shared', size: 8, kflag: false, members: [] });
+  const modOwn = m.addType({ kind: BTF_KIND.STRUCT, name: 'shared___mod', size: 8, kflag: false, members: [] });
+  const mod = Btf.parse(m.encode(), { base });
+  assert.is(mod.findStr('shared'), base.findStr('shared'), 'named by the base string');
+  assert.equal(mod.findByName('shared', BTF_KIND.STRUCT), [2, modShared]);
+  assert.is(mod.findOne('shared', BTF_KIND.STRUCT), 2);
+  assert.equal(mod.findByNamePrefix('shared', BTF_KIND.STRUCT), [2, modShared, modOwn]);
+  assert.equal(new CandidateIndex(mod, 'mod').candidates(BTF_KIND.STRUCT, 'shared'), [modShared, modOwn]);
+
+  // Past the scan budget the hash indexes answer: same results, replaced and added types included.
+  const t = new B();
+  const tint = t.int();
+  const names = Array.from({ length: 40 }, (_, i) => `n${i % 13}_${i % 3}`);
+  for (const n of names) t.struct(n, 4, [['a', tint, 0]]);
+  for (const n of names.slice(0, 10)) t.typedef(n, tint);
+  const big = t.build();
+  big.setType(5, { kind: BTF_KIND.UNION, name: 'n0_0', size: 4, kflag: false, members: [] });
+  big.addType({ kind: BTF_KIND.STRUCT, name: 'n1_1', size: 4, kflag: false, members: [] });
+  const queries: [string, number | undefined][] = [];
+  for (const n of [...new Set(names), 'nope', 'n0', 'int']) for (const k of [BTF_KIND.STRUCT, BTF_KIND.TYPEDEF, BTF_KIND.UNION, undefined]) queries.push([n, k]);
+  const brute = (n: string, k: number | undefined): number[] => {
+    const out: number[] = [];
+    for (let id = 1; id <= big.typeCount; id++) if (big.name(id) === n && (k === undefined || big.kind(id) === k)) out.push(id);
+    return out;
+  };
+  const first = queries.map(([n, k]) => big.findByName(n, k));
+  assert.ok(queries.length > 64, 'enough lookups to reach the hash indexes');
+  const second = queries.map(([n, k]) => big.findByName(n, k));
+  queries.forEach(([n, k], i) => {
+    assert.equal(first[i], brute(n, k), `${n} kind ${k} (scan)`);
+    assert.equal(second[i], brute(n, k), `${n} kind ${k} (hash)`);
   });
-  // Split BTF: the section starts with a string, no NUL before it.
-  assert.equal(Object.fromEntries(flavoredNamesIn(new TextEncoder().encode('foo___s\0'))), { foo: ['foo___s'] });
 });
 
 // ---- spec parsing --------------------------------------------------------------------------------

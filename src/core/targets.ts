@@ -5,14 +5,16 @@
 // btfCustomPath override) is searched first; kernel modules only when vmlinux has no candidate and
 // there is no override.
 //
-// libbpf scans all target types for every new local type. Here each target BTF gets a
-// CandidateIndex: exact names go through Btf.findByName (a hash index over raw name bytes, built
-// per kind on first use), and names with a flavor separator (vmlinux has a few, e.g.
-// `nf_conn___init`) are found once by scanning the raw string section. Nothing decodes all types.
+// libbpf scans all target types for every new local type, comparing essential names. Here each
+// target BTF gets a CandidateIndex that asks Btf.findByNamePrefix for the types of the kind whose
+// name starts with the essential name (one scan of that kind's name offsets, comparing raw bytes),
+// then keeps those whose own essential name is exactly it: `task_struct` and `task_struct___v2`,
+// not `task_struct_ext`. Only the prefix matches are decoded, and nothing is hashed, which matters
+// in a fresh process where a hash index of vmlinux names costs more than the whole load.
 
 import type { Btf } from '../../btf/index.js';
 import { BTF_KIND } from '../../btf/index.js';
-import { essentialName, flavoredNamesIn } from './names.js';
+import { essentialName, essentialNameLen } from './names.js';
 
 export interface CoreCandidate {
   readonly btf: Btf;
@@ -27,7 +29,7 @@ export interface CoreTargetBtf {
   /** 'vmlinux', the module name, or a path. */
   readonly name: string;
   /** Ids of own types (split BTF: not the base's) of a kind compatible with `localKind`, named `essential` or a flavor of it, ascending. */
-  candidates(localKind: number, essential: string): number[];
+  candidates(localKind: number, essential: string): readonly number[];
 }
 
 /**
@@ -50,72 +52,47 @@ function kindsFor(localKind: number): number[] {
 }
 
 /**
- * Candidate index over one target BTF. With `strings` (the BTF's raw string section), flavored
- * names are found by one native search of the section for "___"; a split BTF's index adds its
- * base's (module type names may live in vmlinux's strings). Without `strings`, the names of all
- * own types are decoded once instead (fine for small BTF).
+ * Candidate search over one target BTF (vmlinux, a module's split BTF, or a custom BTF). Answers are
+ * remembered per (kind, essential name): the kernel's index lives as long as the process, so repeated
+ * loads search nothing. The target BTF must not be modified once indexed.
  */
 export class CandidateIndex implements CoreTargetBtf {
   readonly btf: Btf;
   readonly name: string;
-  private readonly strings: Uint8Array | undefined;
-  private readonly base: CandidateIndex | undefined;
-  private flavored: Map<string, string[]> | undefined;
+  private readonly found = new Map<string, readonly number[]>();
 
-  constructor(btf: Btf, name: string, strings?: Uint8Array, base?: CandidateIndex) {
+  constructor(btf: Btf, name: string) {
     this.btf = btf;
     this.name = name;
-    this.strings = strings;
-    this.base = base;
   }
 
-  /** Names of this BTF (and its base's strings) whose essential name is `essential`, other than itself. */
-  flavorsOf(essential: string): readonly string[] {
-    return this.flavoredNames().get(essential) ?? [];
-  }
-
-  /** All flavored names by essential name (computed on first use). */
-  flavoredNames(): Map<string, string[]> {
-    if (this.flavored) return this.flavored;
-    let m: Map<string, string[]>;
-    if (this.strings) {
-      m = new Map();
-      if (this.base) for (const [k, v] of this.base.flavoredNames()) m.set(k, [...v]);
-      flavoredNamesIn(this.strings, m);
-    } else {
-      m = this.scanNames();
+  /**
+   * libbpf's bpf_core_add_cands: own types of a compatible kind whose essential name is `essential`
+   * (same length, same bytes), ascending ids. Shared: do not modify the array.
+   */
+  candidates(localKind: number, essential: string): readonly number[] {
+    // ENUM and ENUM64 search the same kinds.
+    const key = `${localKind === BTF_KIND.ENUM64 ? BTF_KIND.ENUM : localKind}:${essential}`;
+    let ids = this.found.get(key);
+    if (!ids) {
+      ids = this.search(localKind, essential);
+      this.found.set(key, ids);
     }
-    this.flavored = m;
-    return m;
+    return ids;
   }
 
-  private scanNames(): Map<string, string[]> {
-    const m = new Map<string, string[]>();
+  private search(localKind: number, essential: string): number[] {
     const btf = this.btf;
-    for (let id = btf.startId; id <= btf.typeCount; id++) {
-      const k = btf.kind(id);
-      if (k === BTF_KIND.FUNC || k === BTF_KIND.VAR || k === BTF_KIND.DATASEC || k === BTF_KIND.DECL_TAG) continue;
-      const n = btf.name(id);
-      if (n.length < 5 || !n.includes('___')) continue;
-      const e = essentialName(n);
-      if (e === n) continue;
-      const list = m.get(e);
-      if (!list) m.set(e, [n]);
-      else if (!list.includes(n)) list.push(n);
-    }
-    return m;
-  }
-
-  candidates(localKind: number, essential: string): number[] {
-    const btf = this.btf;
-    const names = [essential, ...this.flavorsOf(essential)];
+    const len = essential.length;
     const out: number[] = [];
     for (const kind of kindsFor(localKind)) {
-      for (const n of names) {
-        for (const id of btf.findByName(n, kind)) if (id >= btf.startId) out.push(id);
+      for (const id of btf.findByNamePrefix(essential, kind)) {
+        if (id < btf.startId) continue;
+        const n = btf.name(id);
+        if (essentialNameLen(n) === len) out.push(id);
       }
     }
-    // Ascending ids, as libbpf's linear scan finds them (names are distinct, so no duplicates).
+    // Ascending ids, as libbpf's linear scan finds them (one id per kind scan, so no duplicates).
     return out.sort((a, b) => a - b);
   }
 }
