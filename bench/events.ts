@@ -12,12 +12,18 @@
 // - consumer-only: fill the ring with N records (not timed), then time one drain (consume()).
 // - end-to-end: a producer thread emits `total` records in test_run calls of `chunk` while the main
 //   thread polls and drains; records/s = received / (last record consumed − production start).
-//   Drops are what the BPF side reported (failed reserve/output); "unexplained" must be 0.
+//   Drops are what the BPF side reported (failed reserve/output); "unexplained" must be 0. Chunks are
+//   small (about 1.4 ms of records, a tenth of the ring) because a test_run runs its whole bpf_loop
+//   with preemption off: with 200k-record chunks (14 ms, 90% of the ring) consumers were seen waking
+//   about once per chunk, and whether the ring overflowed depended on where the scheduler put them,
+//   on either side, which made the row swing between runs.
 // - wake-up latency: one record every 1 ms carrying bpf_ktime_get_ns() (CLOCK_MONOTONIC); the consumer
 //   subtracts it from CLOCK_MONOTONIC in its callback: commit → epoll wake-up → callback.
+// Throughput ratios are paired: the median over rounds of tsbpf/libbpf within a round (rateRow).
 // Raw samples go to bench/.build/events-results.json.
 
 import { spawnSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +43,9 @@ const BPF_F_TEST_RUN_ON_CPU = 1;
 
 interface ProducerJob {
   progFd: number;
+  /** Records in all. */
   total: number;
+  /** Records per test_run call (one bpf_loop, run with preemption off: keep it short). */
   chunk: number;
   withTs: boolean;
   /** Sleep between test_run calls (µs). */
@@ -59,7 +67,9 @@ function u64args(...vals: number[]): Uint8Array {
 
 // The producer thread is plain JavaScript over koffi (bpf(BPF_PROG_TEST_RUN) with a prebuilt attr), so
 // that it starts fast and depends on no TypeScript loader in the worker. Field offsets come from the
-// generated bpf_attr layout.
+// generated bpf_attr layout. One thread serves every measurement: starting a worker costs tens of
+// milliseconds of CPU, which on a small machine starved the consumer at the start of each run (the
+// ring overflowed before its first drain), so it is started once and given jobs by message.
 const PRODUCER_JS = `
 const { parentPort, workerData: d } = require('node:worker_threads');
 const koffi = require(d.koffiPath);
@@ -69,36 +79,67 @@ const sys = lib.func('long syscall(long nr, long cmd, intptr_t attr, uint size)'
 const attr = Buffer.alloc(d.attrSize);
 const ctx = Buffer.alloc(16);
 const addr = Number(koffi.address(attr));
-attr.writeUInt32LE(d.job.progFd, d.off.prog_fd);
-attr.writeBigUInt64LE(koffi.address(ctx), d.off.ctx_in);
-attr.writeUInt32LE(16, d.off.ctx_size_in);
-if (d.job.cpu >= 0) { attr.writeUInt32LE(1, d.off.flags); attr.writeUInt32LE(d.job.cpu, d.off.cpu); }
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
-const tStart = Number(process.hrtime.bigint());
-for (let sent = 0; sent < d.job.total; sent += d.job.chunk) {
-  ctx.writeBigUInt64LE(BigInt(Math.min(d.job.chunk, d.job.total - sent)), 0);
-  ctx.writeBigUInt64LE(d.job.withTs ? 1n : 0n, 8);
-  if (sys(d.nrBpf, d.cmd, addr, d.attrSize) < 0) throw new Error('BPF_PROG_TEST_RUN failed: errno ' + koffi.errno());
-  if (d.job.gapUs > 0) Atomics.wait(sleeper, 0, 0, d.job.gapUs / 1000);
-}
-parentPort.postMessage({ tStart, tEnd: Number(process.hrtime.bigint()) });
+parentPort.on('message', (job) => {
+  attr.fill(0);
+  attr.writeUInt32LE(job.progFd, d.off.prog_fd);
+  attr.writeBigUInt64LE(koffi.address(ctx), d.off.ctx_in);
+  attr.writeUInt32LE(16, d.off.ctx_size_in);
+  if (job.cpu >= 0) { attr.writeUInt32LE(1, d.off.flags); attr.writeUInt32LE(job.cpu, d.off.cpu); }
+  const tStart = Number(process.hrtime.bigint());
+  for (let sent = 0; sent < job.total; sent += job.chunk) {
+    ctx.writeBigUInt64LE(BigInt(Math.min(job.chunk, job.total - sent)), 0);
+    ctx.writeBigUInt64LE(job.withTs ? 1n : 0n, 8);
+    if (sys(d.nrBpf, d.cmd, addr, d.attrSize) < 0) throw new Error('BPF_PROG_TEST_RUN failed: errno ' + koffi.errno());
+    if (job.gapUs > 0) Atomics.wait(sleeper, 0, 0, job.gapUs / 1000);
+  }
+  parentPort.postMessage({ tStart, tEnd: Number(process.hrtime.bigint()) });
+});
+parentPort.postMessage('ready');
 `;
 
-/** Starts a producer thread; resolves with its start/end times when it is done. */
-function startProducer(job: ProducerJob): Promise<{ tStart: number; tEnd: number }> {
-  const w = new Worker(PRODUCER_JS, {
-    eval: true,
-    workerData: {
-      job, koffiPath: createRequire(import.meta.url).resolve('koffi'), nrBpf: process.arch === 'arm64' ? 280 : 321,
-      cmd: BPF_CMD.PROG_TEST_RUN, attrSize: BPF_ATTR_SIZEOF.PROG_TEST_RUN,
-      off: Object.fromEntries(Object.entries(BPF_ATTR.PROG_TEST_RUN).map(([k, v]) => [k, v.off])),
-    },
-  });
-  return new Promise((res, rej) => {
-    w.once('message', (m) => res(m as { tStart: number; tEnd: number }));
-    w.once('error', rej);
-    w.once('exit', (code) => rej(new Error(`producer thread exited (${code}) before finishing`)));
-  });
+/** The producer thread: runs one job at a time, resolving with its start/end times. */
+class Producer {
+  readonly #w: Worker;
+  readonly #ready: Promise<void>;
+  #pending: { res: (t: { tStart: number; tEnd: number }) => void; rej: (e: unknown) => void } | null = null;
+
+  constructor() {
+    this.#w = new Worker(PRODUCER_JS, {
+      eval: true,
+      workerData: {
+        koffiPath: createRequire(import.meta.url).resolve('koffi'), nrBpf: process.arch === 'arm64' ? 280 : 321,
+        cmd: BPF_CMD.PROG_TEST_RUN, attrSize: BPF_ATTR_SIZEOF.PROG_TEST_RUN,
+        off: Object.fromEntries(Object.entries(BPF_ATTR.PROG_TEST_RUN).map(([k, v]) => [k, v.off])),
+      },
+    });
+    this.#ready = new Promise((res, rej) => {
+      this.#w.once('message', () => res());
+      this.#w.once('error', rej);
+    });
+    this.#w.on('message', (m) => {
+      if (m === 'ready') return;
+      const p = this.#pending;
+      this.#pending = null;
+      p?.res(m as { tStart: number; tEnd: number });
+    });
+    this.#w.on('error', (e) => { this.#pending?.rej(e); this.#pending = null; });
+    this.#w.on('exit', (code) => { this.#pending?.rej(new Error(`producer thread exited (${code})`)); this.#pending = null; });
+  }
+
+  /** Starts a job once the thread is up; resolves when it is done. */
+  async run(job: ProducerJob): Promise<{ tStart: number; tEnd: number }> {
+    await this.#ready;
+    if (this.#pending) throw new Error('producer busy');
+    return new Promise((res, rej) => {
+      this.#pending = { res, rej };
+      this.#w.postMessage(job);
+    });
+  }
+
+  close(): Promise<number> {
+    return this.#w.terminate();
+  }
 }
 
 // ---- statistics --------------------------------------------------------------------------------------------
@@ -119,14 +160,21 @@ interface Row { name: string; unit: string; libbpf: string; tsbpf: string; ratio
 const rows: Row[] = [];
 const raw: Record<string, unknown> = {};
 
-function rateRow(name: string, c: number[], t: number[], target?: number): void {
-  const cm = quantile(c, 0.5);
-  const tm = quantile(t, 0.5);
-  const ratio = tm / cm;
+/**
+ * A throughput row from per-round samples (`c[r]`, `t[r]`: round r's samples on each side; the two
+ * sides of a round ran back to back). The ratio judged against the target is the median over rounds
+ * of the per-round ratio of medians: a slow phase of a shared machine hits both sides of a round, so
+ * pairing cancels most of it, where a ratio of pooled medians does not. The pooled ratio is shown too.
+ */
+function rateRow(name: string, c: number[][], t: number[][], target?: number): void {
+  const cAll = c.flat();
+  const tAll = t.flat();
+  const paired = quantile(c.map((cr, r) => quantile(t[r]!, 0.5) / quantile(cr, 0.5)), 0.5);
+  const pooled = quantile(tAll, 0.5) / quantile(cAll, 0.5);
   const band = (xs: number[]): string => `${fmtRate(quantile(xs, 0.5))} [${fmtRate(quantile(xs, 0.1))}–${fmtRate(quantile(xs, 0.9))}]`;
   rows.push({
-    name, unit: 'rec/s', libbpf: band(c), tsbpf: band(t), ratio: `${ratio.toFixed(2)}× (best ${(Math.max(...t) / Math.max(...c)).toFixed(2)}×)`,
-    target: target === undefined ? '' : `${ratio >= target ? 'ok' : 'MISS'} ≥${target}`,
+    name, unit: 'rec/s', libbpf: band(cAll), tsbpf: band(tAll), ratio: `${paired.toFixed(2)}× (pooled ${pooled.toFixed(2)}×)`,
+    target: target === undefined ? '' : `${paired >= target ? 'ok' : 'MISS'} ≥${target}`,
   });
 }
 
@@ -207,43 +255,56 @@ function tsConsume(obj: BpfObject, kind: 'rb' | 'pb', n: number, reps: number, p
   return { ns, bad };
 }
 
-interface E2e { total: number; received: number; drops: number; lost: number; bad: number; t_start: number; t_prod_end: number; t_last: number }
+interface E2e { total: number; received: number; drops: number; lost: number; bad: number; wakes: number; t_start: number; t_prod_end: number; t_last: number }
 
-async function tsE2e(obj: BpfObject, kind: 'rb' | 'pb', total: number, chunk: number, pages: number): Promise<E2e> {
-  let expected = bss(obj, kind === 'rb' ? 'rb_seq' : 'pb_seq');
+/**
+ * The end-to-end callback: one function for every run, as an application has, with its counters
+ * reset per run. A new closure per run made each run start with the drain deoptimized ("wrong call
+ * target") and interpreted until recompiled, tens of milliseconds on a busy machine, which a 20M
+ * rec/s producer turned into ring overflows that measured the JIT rather than the consumer.
+ */
+const e2eState = { expected: 0, bad: 0, received: 0 };
+function e2eCallback(rec: { getU64Number(o: number): number }): void {
+  const s = rec.getU64Number(0);
+  if (s !== e2eState.expected) e2eState.bad++;
+  e2eState.expected = s + 1;
+  e2eState.received++;
+}
+
+async function tsE2e(producer: Producer, obj: BpfObject, kind: 'rb' | 'pb', total: number, chunk: number, pages: number): Promise<E2e> {
+  e2eState.expected = bss(obj, kind === 'rb' ? 'rb_seq' : 'pb_seq');
+  e2eState.bad = 0;
+  e2eState.received = 0;
   const drops0 = bss(obj, kind === 'rb' ? 'rb_drops' : 'pb_drops');
-  let bad = 0;
-  let received = 0;
   let lost = 0;
-  const cb = (rec: { getU64Number(o: number): number }): void => {
-    const s = rec.getU64Number(0);
-    if (s !== expected) bad++;
-    expected = s + 1;
-    received++;
-  };
+  const cb = e2eCallback;
   const buf = kind === 'rb' ? new RingBuffer(obj.map('rb'), cb)
     : new PerfBuffer(obj.map('pb'), cb, { pageCount: pages, onLost: (_c, k) => { lost += k; } });
   let finished = false;
-  const done = startProducer({ progFd: obj.program(kind === 'rb' ? 'rb_produce' : 'pb_produce').fd, total, chunk, withTs: false, gapUs: 0, cpu: kind === 'pb' ? 1 : -1 });
-  const doneZero = done.then(() => {
-    finished = true;
-    return 0;
-  });
+  const done = producer.run({ progFd: obj.program(kind === 'rb' ? 'rb_produce' : 'pb_produce').fd, total, chunk, withTs: false, gapUs: 0, cpu: kind === 'pb' ? 1 : -1 });
+  void done.then(() => { finished = true; });
   let tLast = 0;
+  let wakes = 0;
+  // The libbpf side's loop: poll with a 100 ms timeout, stop once the producer is done. (This was
+  // `await Promise.race([poll(-1), done])`, which left one reaction on `done` per poll: tens of
+  // thousands of live promises by the end, scavenges of 6-15 ms, and ring overflows during them.)
   while (!finished) {
-    const n = await Promise.race([buf.poll(-1), doneZero]);
-    if (n > 0) tLast = hrnow();
+    const n = await buf.poll(100);
+    if (n > 0) {
+      tLast = hrnow();
+      wakes++;
+    }
   }
   if (buf.consume() > 0) tLast = hrnow();
   buf.close();
   const times = await done;
   return {
-    total, received, drops: bss(obj, kind === 'rb' ? 'rb_drops' : 'pb_drops') - drops0, lost, bad,
+    total, received: e2eState.received, drops: bss(obj, kind === 'rb' ? 'rb_drops' : 'pb_drops') - drops0, lost, bad: e2eState.bad, wakes,
     t_start: times.tStart, t_prod_end: times.tEnd, t_last: tLast,
   };
 }
 
-async function tsLatency(obj: BpfObject, kind: 'rb' | 'pb', count: number, gapUs: number, wait: WaitMode): Promise<number[]> {
+async function tsLatency(producer: Producer, obj: BpfObject, kind: 'rb' | 'pb', count: number, gapUs: number, wait: WaitMode): Promise<number[]> {
   const lat: number[] = [];
   const cb = (rec: { getU64Number(o: number): number }): void => {
     lat.push(hrnow() - rec.getU64Number(8));
@@ -252,12 +313,9 @@ async function tsLatency(obj: BpfObject, kind: 'rb' | 'pb', count: number, gapUs
   buf.consume();
   lat.length = 0;
   let finished = false;
-  const done = startProducer({ progFd: obj.program(kind === 'rb' ? 'rb_produce' : 'pb_produce').fd, total: count, chunk: 1, withTs: true, gapUs, cpu: -1 });
-  const doneZero = done.then(() => {
-    finished = true;
-    return 0;
-  });
-  while (!finished && lat.length < count) await Promise.race([buf.poll(-1), doneZero]);
+  const done = producer.run({ progFd: obj.program(kind === 'rb' ? 'rb_produce' : 'pb_produce').fd, total: count, chunk: 1, withTs: true, gapUs, cpu: -1 });
+  void done.then(() => { finished = true; });
+  while (!finished && lat.length < count) await buf.poll(100);
   buf.consume();
   buf.close();
   await done;
@@ -285,55 +343,68 @@ async function main(): Promise<void> {
   const bin = buildC();
   const obj = BpfObject.open(objPath);
   obj.loadSync();
-  console.log(`node ${process.version}, ${rounds} rounds; object ${objPath}`);
+  // Started after the consumer-only rows: a worker booting beside them took CPU from their rounds.
+  let producerThread: Producer | undefined;
+  const producerFor = (): Producer => (producerThread ??= new Producer());
+  const load0 = loadavg()[0]!;
+  console.log(`node ${process.version}, ${rounds} rounds, ${cpus().length} CPUs, load average ${load0.toFixed(2)}; object ${objPath}`);
+  if (load0 > cpus().length / 2) {
+    console.log('note: the machine is busy; the end-to-end and latency rows depend on scheduling and will be noisy');
+  }
 
   for (const kind of ['rb', 'pb'] as const) {
     if (!want(`${kind}-consume`)) continue;
     const pages = 4096; // perf: 16 MiB per CPU, room for the whole burst
-    const c: number[] = [];
-    const t: number[] = [];
+    const c: number[][] = [];
+    const t: number[][] = [];
     let cbad = 0;
     let tbad = 0;
     for (let r = 0; r < rounds; r++) {
       const first = r % 2 === 0;
       const runC = (): void => {
         const res = libbpf<{ ns: number[]; bad: number; drops: number }>(bin, objPath, `${kind}-consume`, N, reps, pages);
-        c.push(...res.ns.slice(1).map((ns) => N / (ns / 1e9)));
+        c.push(res.ns.slice(1).map((ns) => N / (ns / 1e9)));
         cbad += res.bad + res.drops;
       };
       const runT = (): void => {
         const res = tsConsume(obj, kind, N, reps, pages);
-        t.push(...res.ns.slice(1).map((ns) => N / (ns / 1e9)));
+        t.push(res.ns.slice(1).map((ns) => N / (ns / 1e9)));
         tbad += res.bad;
       };
       if (first) { runC(); runT(); } else { runT(); runC(); }
     }
     raw[`${kind}-consume`] = { libbpf: c, tsbpf: t };
-    rateRow(`${kind === 'rb' ? 'ringbuf' : 'perfbuf'} consumer-only (${N / 1000}k × 64 B)`, c, t, kind === 'rb' ? 0.5 : undefined);
+    rateRow(`${kind === 'rb' ? 'ringbuf' : 'perfbuf'} consumer-only (${N / 1000}k × 64 B)`, c, t, 0.5);
     if (cbad || tbad) infoRow('  ordering/count errors', '', String(cbad), String(tbad));
   }
 
   for (const kind of ['rb', 'pb'] as const) {
     if (!want(`${kind}-e2e`)) continue;
     const total = kind === 'rb' ? (argv.quick ? 2_000_000 : 4_000_000) : (argv.quick ? 400_000 : 1_000_000);
-    const chunk = kind === 'rb' ? 200_000 : 50_000;
+    const chunk = kind === 'rb' ? 20_000 : 50_000;
     const pages = 64;
     const c: E2e[] = [];
     const t: E2e[] = [];
     for (let r = -1; r < rounds; r++) {
       // Round -1 warms up both sides and is not counted.
       const runC = (): void => { const e = libbpf<E2e>(bin, objPath, `${kind}-e2e`, total, chunk, pages); if (r >= 0) c.push(e); };
-      const runT = async (): Promise<void> => { const e = await tsE2e(obj, kind, total, chunk, pages); if (r >= 0) t.push(e); };
+      const runT = async (): Promise<void> => { const e = await tsE2e(producerFor(), obj, kind, total, chunk, pages); if (r >= 0) t.push(e); };
       if (r % 2 === 0) { runC(); await runT(); } else { await runT(); runC(); }
     }
     raw[`${kind}-e2e`] = { libbpf: c, tsbpf: t };
     const rate = (e: E2e): number => e.received / ((e.t_last - e.t_start) / 1e9);
     const prodRate = (e: E2e): number => e.total / ((e.t_prod_end - e.t_start) / 1e9);
     const label = kind === 'rb' ? 'ringbuf' : 'perfbuf';
-    rateRow(`${label} end-to-end (${total / 1e6}M, chunks of ${chunk / 1000}k)`, c.map(rate), t.map(rate), kind === 'rb' ? 0.85 : undefined);
-    rateRow(`  producer alone during it (info)`, c.map(prodRate), t.map(prodRate));
+    rateRow(`${label} end-to-end (${total / 1e6}M, chunks of ${chunk / 1000}k)`, c.map((e) => [rate(e)]), t.map((e) => [rate(e)]), kind === 'rb' ? 0.85 : undefined);
+    rateRow(`  producer alone during it (info)`, c.map((e) => [prodRate(e)]), t.map((e) => [prodRate(e)]));
     const sum = (xs: E2e[], f: (e: E2e) => number): number => xs.reduce((a, e) => a + f(e), 0);
     infoRow(`  dropped, reported by the BPF side`, 'records', String(sum(c, (e) => e.drops)), String(sum(t, (e) => e.drops)));
+    // Why this row is bimodal: a consumer that keeps pace with the producer is caught up whenever a
+    // record commits, and each such commit sends a wake-up (irq_work, an IPI: a VM exit here) that
+    // slows the producer. libbpf publishes its position per record and falls into that regime when
+    // it has a CPU to itself (hundreds of thousands of wake-ups, ~1M rec/s); tsbpf publishes per
+    // batch (ring/8) and rarely does. The wake-up counts show which regime each side was in.
+    infoRow('  wake-ups with records (median per run)', 'polls', fmtRate(quantile(c.map((e) => e.wakes), 0.5)), fmtRate(quantile(t.map((e) => e.wakes), 0.5)));
     if (kind === 'pb') infoRow('  PERF_RECORD_LOST counted', 'records', String(sum(c, (e) => e.lost)), String(sum(t, (e) => e.lost)));
     const unexplained = (xs: E2e[]): number => sum(xs, (e) => e.total - e.received - e.drops);
     const badOrder = (xs: E2e[]): number => sum(xs, (e) => (kind === 'rb' ? e.bad : 0));
@@ -349,8 +420,8 @@ async function main(): Promise<void> {
       const tt: number[] = [];
       for (let r = 0; r < Math.min(rounds, 3); r++) {
         c.push(...libbpf<{ lat: number[] }>(bin, objPath, `${kind}-latency`, count, 1000, 64).lat.slice(5));
-        tu.push(...(await tsLatency(obj, kind, count, 1000, 'uv-poll')).slice(5));
-        tt.push(...(await tsLatency(obj, kind, count, 1000, 'threadpool')).slice(5));
+        tu.push(...(await tsLatency(producerFor(), obj, kind, count, 1000, 'uv-poll')).slice(5));
+        tt.push(...(await tsLatency(producerFor(), obj, kind, count, 1000, 'threadpool')).slice(5));
       }
       raw[`${kind}-latency`] = { libbpf: c, tsbpfUvPoll: tu, tsbpfThreadpool: tt };
       const label = kind === 'rb' ? 'ringbuf' : 'perfbuf';
@@ -369,6 +440,7 @@ async function main(): Promise<void> {
   }
 
   obj.close();
+  await producerThread?.close();
 
   const w = (s: string, n: number): string => s.padEnd(n);
   const widths = [58, 15, 28, 28, 22, 10];
@@ -376,7 +448,7 @@ async function main(): Promise<void> {
   for (const r of rows) console.log([r.name, r.unit, r.libbpf, r.tsbpf, r.ratio, r.target].map((v, i) => w(v, widths[i]!)).join(''));
   const out = argv.json ?? join(BUILD_DIR, 'events-results.json');
   mkdirSync(dirname(resolve(out)), { recursive: true });
-  writeFileSync(out, JSON.stringify({ rows, raw }, null, 1));
+  writeFileSync(out, JSON.stringify({ rows, raw, loadavg: [load0, loadavg()[0]] }, null, 1));
 }
 
 await main();

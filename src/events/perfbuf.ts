@@ -22,7 +22,7 @@ import { BpfError, StateError } from '../errors.js';
 import type { BpfMap } from '../map.js';
 import { MAP_TYPE } from '../spec/map-types.js';
 import { RecordView } from './record.js';
-import { checkTimeout, loadPos, onAbort, remaining, resolveMap, storePos } from './shared.js';
+import { checkTimeout, loadPos, onAbort, remaining, resolveMap, stopCount, storePos } from './shared.js';
 import { roundRobin } from './round-robin.js';
 import { Waiter } from './waiter.js';
 
@@ -79,9 +79,12 @@ export class PerfCpuBuffer {
   readonly #region: MappedRegion;
   readonly #dataOff: number;
   readonly #mask: number;
+  /** Publish data_tail at least every this many bytes during a long drain. */
+  readonly #stride: number;
   readonly #m32: Uint32Array | null = null;
   readonly #m64: BigUint64Array | null = null;
-  readonly #d32: Uint32Array | null = null;
+  /** Int32, not Uint32: an int32 element needs no range check where a uint32 one becomes a Number. */
+  readonly #d32: Int32Array | null = null;
   readonly #d8: Uint8Array | null = null;
   readonly #dv: DataView | null = null;
   /** Wrapped records (zero-copy) or every span (copy mode) are copied here. */
@@ -109,15 +112,16 @@ export class PerfCpuBuffer {
     // data_offset/data_size exist since Linux 4.1; before that the data starts at page 1.
     const off = Number(this.#region.readU64(DATA_OFFSET));
     const size = Number(this.#region.readU64(DATA_SIZE));
-    this.#dataOff = off || ps;
-    this.size = size || pageCount * ps;
+    this.#dataOff = (off || ps) | 0;
+    this.size = (size || pageCount * ps) | 0;
     this.#mask = this.size - 1;
+    this.#stride = Math.max(ps, this.size / 8);
     this.zeroCopy = this.#region.zeroCopy;
     if (this.zeroCopy) {
       const buf = this.#region.bytes.buffer;
       this.#m32 = new Uint32Array(buf, 0, ps / 4);
       this.#m64 = new BigUint64Array(buf, 0, ps / 8);
-      this.#d32 = new Uint32Array(buf, this.#dataOff, this.size / 4);
+      this.#d32 = new Int32Array(buf, this.#dataOff, this.size / 4);
       this.#d8 = new Uint8Array(buf, this.#dataOff, this.size);
       this.#dv = new DataView(buf, this.#dataOff, this.size);
     }
@@ -170,56 +174,73 @@ export class PerfCpuBuffer {
 
   /** @internal */
   _drain(cb: PerfCallback, view: RecordView, max: number, onLost: LostCallback | undefined): number {
-    return this.zeroCopy ? this.#drainZeroCopy(cb, view, max, onLost) : this.#drainCopy(cb, view, max, onLost);
+    return this.zeroCopy ? this.#drainZeroCopy(cb, view, stopCount(max), onLost) : this.#drainCopy(cb, view, max, onLost);
   }
 
-  #drainZeroCopy(cb: PerfCallback, view: RecordView, max: number, onLost: LostCallback | undefined): number {
+  /**
+   * Zero-copy drain. As in RingBuffer's, the per-record loop keeps to int32 arithmetic: `adv` counts
+   * the bytes taken since `base` (the tail last published), the ring offset is derived from the low
+   * 32 bits of the position (the ring size divides 2^32), and data_tail is published every `stride`
+   * bytes so the kernel can refill a long burst while it is being read.
+   */
+  #drainZeroCopy(cb: PerfCallback, view: RecordView, stop: number, onLost: LostCallback | undefined): number {
     const d32 = this.#d32!;
     const dv = this.#dv!;
-    const size = this.size;
-    const mask = this.#mask;
+    const m32 = this.#m32!;
+    // `| 0`: int32 locals whatever the fields hold. The size comes from a u64 read through BigInt,
+    // and a double-valued size made every per-record compare a float one: 10 ns per record, not 6.
+    const size = this.size | 0;
+    const mask = this.#mask | 0;
     const cpu = this.cpu;
-    let published = this.#tail();
-    let tail = published;
-    let head = this.#head();
-    let off = tail % size;
+    const stride = this.#stride;
+    let base = loadPos(m32, TAIL_IDX);
+    let adv = 0;
     let n = 0;
+    let off = base & mask;
+    view._dv = dv;
     view.cpu = cpu;
     view.source = undefined;
+    let stopped = false;
     try {
       for (;;) {
-        if (tail >= head) {
-          if (tail !== published) {
-            this.#publish(tail, published);
-            published = tail;
-          }
-          head = this.#head();
-          if (tail >= head) return n;
-        }
-        // Hot loop: record types are literals (9 = PERF_RECORD_SAMPLE, 2 = PERF_RECORD_LOST) because
-        // module-level consts measured slower here.
+        // data_head is read with acquire semantics (loadPos): every record before it is complete.
+        const avail = loadPos(m32, HEAD_IDX) - base;
+        if (avail <= 0) break; // everything before `base` is published already
+        // An int32 (avail never exceeds the ring size), so the loop test is an int compare.
+        const lim = (avail < stride ? avail : stride) | 0;
+        // Hot loop: record types are literals (9 = PERF_RECORD_SAMPLE, 2 = PERF_RECORD_LOST). It only
+        // takes records that are contiguous in the ring; one that wraps past the end ends it and is
+        // handled below, so that nothing in this loop changes `view._dv` (measured 1.5 ns per record).
+        let wraps = false;
         do {
           const i = off >> 2;
           const type = d32[i]!;
           const recSize = d32[i + 1]! >>> 16;
           if (recSize < 8) throw this.#corrupt(recSize);
-          tail += recSize;
-          if (off + recSize <= size) {
-            // The common case: the record is contiguous in the ring, read it in place.
-            if (type === 9) {
-              if (view._dv !== dv) view._dv = dv;
-              view._off = off + 12;
-              view._len = d32[i + 2]!;
-              off = (off + recSize) & mask;
-              n++;
-              if (cb(view, cpu) === false || n >= max || view._closed) return n;
-              continue;
-            }
-            if (type === 2) this.#lost(d32[i + 4]! + d32[i + 5]! * 4294967296, onLost);
+          if (off + recSize > size) {
+            wraps = true;
+            break;
+          }
+          adv += recSize;
+          if (type === 9) {
+            view._off = off + 12;
+            view._len = d32[i + 2]!;
             off = (off + recSize) & mask;
+            n++;
+            if (cb(view, cpu) === false || n === stop || view._closed) {
+              stopped = true;
+              break;
+            }
             continue;
           }
-          // The record wraps past the end of the ring: hand out a contiguous copy.
+          if (type === 2) this.#lost((d32[i + 4]! >>> 0) + (d32[i + 5]! >>> 0) * 4294967296, onLost);
+          off = (off + recSize) & mask;
+        } while (adv < lim);
+        if (wraps && !stopped) {
+          // The record wraps past the end of the ring (once per lap at most): hand out a contiguous copy.
+          const type = d32[off >> 2]!;
+          const recSize = d32[(off >> 2) + 1]! >>> 16;
+          adv += recSize;
           this.#ensureScratch(recSize);
           this.#copyOut(off, recSize, 0);
           const sdv = this.#sdv!;
@@ -229,17 +250,29 @@ export class PerfCpuBuffer {
             view._off = 12;
             view._len = sdv.getUint32(8, true);
             n++;
-            if (cb(view, cpu) === false || n >= max || view._closed) return n;
+            const r = cb(view, cpu);
+            view._dv = dv;
+            if (r === false || n === stop || view._closed) stopped = true;
           } else if (type === 2) {
             this.#lost(sdv.getUint32(16, true) + sdv.getUint32(20, true) * 4294967296, onLost);
           }
           // Other record types (none are expected for BPF output events) are skipped.
-        } while (tail < head);
+        }
+        // Published before the next batch (the loop above needs adv === 0 and data ahead to start),
+        // and on a stop: every way out goes through here, see RingBuffer's drain for why.
+        this.#publish(base + adv, base);
+        base += adv;
+        adv = 0;
+        if (stopped) break;
       }
-    } finally {
+    } catch (e) {
+      // A throwing callback: its record counts as consumed (adv includes it).
       view._len = -1;
-      if (tail !== published) this.#publish(tail, published);
+      this.#publish(base + adv, base);
+      throw e;
     }
+    view._len = -1;
+    return n;
   }
 
   /** Copy mode: every record before data_head is complete, so one copy of the span is enough. */
@@ -384,6 +417,13 @@ export class PerfBuffer {
   #draining = false;
   #iterating = false;
   #held: PerfCpuBuffer | null = null;
+  /** Samples delivered by #drainWhenReady during the current poll() wait. */
+  #readyCount = 0;
+  /** poll()'s onReady: drain in the readiness callback; true (settle the wait) once samples came. */
+  readonly #drainWhenReady = (): boolean => {
+    this.#readyCount = this.consume();
+    return this.#readyCount > 0;
+  };
 
   constructor(map: BpfMap | number, callback?: PerfCallback, opts?: PerfBufferOptions);
   constructor(map: BpfMap | number, opts?: PerfBufferOptions);
@@ -399,6 +439,10 @@ export class PerfBuffer {
       throw new BpfError('PerfBuffer: wakeupEvents and watermark are exclusive', { errno: 22, cmd: 'PerfBuffer' });
     }
     const dataBytes = pageCount * pageSize();
+    if (dataBytes > 2 ** 30) {
+      // Positions within a drain are int32 byte counts (perfbuf hot loop); 1 GiB per CPU is plenty.
+      throw new BpfError(`PerfBuffer: ${pageCount} pages (${dataBytes} bytes) per CPU is more than the 1 GiB supported`, { errno: 7, cmd: 'PerfBuffer' });
+    }
     if (opts.watermark !== undefined && (!Number.isInteger(opts.watermark) || opts.watermark < 1 || opts.watermark >= dataBytes)) {
       throw new BpfError(`PerfBuffer: watermark must be between 1 and ${dataBytes - 1} bytes, got ${opts.watermark}`, { errno: 22, cmd: 'PerfBuffer' });
     }
@@ -534,8 +578,12 @@ export class PerfBuffer {
       if (this.#closed) return 0;
       const left = remaining(timeoutMs, deadline);
       if (left === 0 && timeoutMs !== -1) return 0;
-      const r = await this.#waiter.wait(left);
+      // Drained inside the readiness callback (#drainWhenReady), as RingBuffer.poll does.
+      this.#readyCount = 0;
+      const r = await this.#waiter.wait(left, this.#drainWhenReady);
+      if (this.#readyCount > 0) return this.#readyCount;
       if (r !== 'ready') return 0;
+      // A wake-up remembered from before this wait.
       const n = this.consume();
       if (n > 0) return n;
     }

@@ -22,15 +22,27 @@ import { MAP_TYPE } from '../spec/map-types.js';
 export const PLAIN_LOADS = process.arch === 'x64';
 const TWO32 = 4294967296;
 
-/** Reads the u64 at u32 index `i` (low half) and `i + 1` (high half) as a Number, without tearing. */
+/**
+ * Reads the u64 at u32 index `i` (low half) and `i + 1` (high half) as a Number, without tearing.
+ * The retry (the high half changed between the reads, once per 4 GiB) is a separate function so
+ * that what the drains inline stays small and loop-free. The result is a double-valued Number:
+ * callers derive int32 ring offsets from it with `& mask`, never with `%` (see ringbuf.ts).
+ */
 export function loadPos(u32: Uint32Array, i: number): number {
   if (PLAIN_LOADS) {
-    for (;;) {
-      const hi = u32[i + 1]!;
-      const lo = u32[i]!;
-      if (u32[i + 1] === hi) return hi * TWO32 + lo;
-    }
+    const hi = u32[i + 1]!;
+    const lo = u32[i]!;
+    if (u32[i + 1] === hi) return hi * TWO32 + lo;
+  } else {
+    const hi = Atomics.load(u32, i + 1);
+    const lo = Atomics.load(u32, i);
+    if (Atomics.load(u32, i + 1) === hi) return hi * TWO32 + lo;
   }
+  return loadPosRetry(u32, i);
+}
+
+/** The high half changed between the two reads (the low half wrapped): read again until stable. */
+function loadPosRetry(u32: Uint32Array, i: number): number {
   for (;;) {
     const hi = Atomics.load(u32, i + 1);
     const lo = Atomics.load(u32, i);
@@ -45,6 +57,15 @@ export function loadPos(u32: Uint32Array, i: number): number {
 export function storePos(u32: Uint32Array, u64: BigUint64Array, i: number, pos: number, prev: number): void {
   if (Math.floor(pos / TWO32) === Math.floor(prev / TWO32)) Atomics.store(u32, i, pos >>> 0);
   else Atomics.store(u64, i >> 1, BigInt(pos));
+}
+
+/**
+ * A record limit as the int32 count at which a drain stops (compared with ===: an int compare in the
+ * per-record loop, where `n >= Infinity` was a measurable float compare). Limits of 2^31 - 1 or more
+ * (Infinity by default) stop a drain after 2^31 - 1 records, which only ends that consume() call.
+ */
+export function stopCount(max: number): number {
+  return max < 0x7fffffff ? Math.ceil(max) : 0x7fffffff;
 }
 
 /** Round up to a multiple of 8. */

@@ -7,7 +7,10 @@
 // - a readiness event that arrives while nobody waits is remembered (`pending`) and the poller is
 //   stopped. Remembering matters for perf buffers: perf_poll() clears the event's wakeup flag when it
 //   reports it, so a dropped notification would leave data sitting unseen until the next wakeup;
-// - close() resolves the pending wait with 'closed' and closes the poller before the owner closes fds.
+// - close() resolves the pending wait with 'closed' and closes the poller before the owner closes fds;
+// - an owner can pass `onReady` to drain right inside the readiness callback: records reach their
+//   callbacks before any promise is settled (a wake-up costs one libuv callback, not that plus
+//   microtask hops), and a readiness with nothing to deliver keeps waiting without a round trip.
 
 import { createPoller, type Fd, type Poller, type WaitMode } from '../../syscalls/index.js';
 import { StateError } from '../errors.js';
@@ -21,6 +24,7 @@ export class Waiter {
   #closed = false;
   #resolve: ((r: WaitResult) => void) | null = null;
   #reject: ((e: unknown) => void) | null = null;
+  #onReady: (() => boolean) | null = null;
   #timer: NodeJS.Timeout | undefined;
   #started = false;
   #error: unknown = undefined;
@@ -42,8 +46,13 @@ export class Waiter {
   /**
    * Resolves 'ready' once the fd is readable (or was since the last wait), 'timeout' after `timeoutMs`
    * (-1: never, 0: do not wait), 'closed' when close() is called. One wait at a time.
+   *
+   * `onReady` runs synchronously when the fd becomes readable during the wait (not for a readiness
+   * remembered from before, which resolves 'ready' at once): true settles the wait as 'ready', false
+   * keeps waiting, and an exception rejects the wait with it. It may close the owner (the wait then
+   * resolves 'closed').
    */
-  wait(timeoutMs: number): Promise<WaitResult> {
+  wait(timeoutMs: number, onReady?: () => boolean): Promise<WaitResult> {
     if (this.#closed) return Promise.resolve('closed');
     if (this.#resolve) {
       return Promise.reject(new StateError(`${this.#what}: another poll() or iteration is already waiting`, { cmd: 'poll', errno: 16 }));
@@ -61,6 +70,7 @@ export class Waiter {
     return new Promise<WaitResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
+      this.#onReady = onReady ?? null;
       this.#startPoller();
       if (timeoutMs > 0) this.#timer = setTimeout(() => this.#settle('timeout'), timeoutMs);
     });
@@ -106,18 +116,42 @@ export class Waiter {
 
   #settle(r: WaitResult): void {
     const resolve = this.#resolve;
+    this.#endWait();
+    resolve?.(r);
+  }
+
+  /** The wait's onReady threw (a record callback's error): reject the wait; the watch stays usable. */
+  #fail(e: unknown): void {
+    const reject = this.#reject;
+    this.#endWait();
+    reject?.(e);
+  }
+
+  #endWait(): void {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
     this.#resolve = null;
     this.#reject = null;
+    this.#onReady = null;
     this.#idle();
-    resolve?.(r);
   }
 
   #onReadable(): void {
     if (this.#resolve) {
+      const onReady = this.#onReady;
+      if (onReady) {
+        let done: boolean;
+        try {
+          done = onReady();
+        } catch (e) {
+          this.#fail(e);
+          return;
+        }
+        // Closed meanwhile (the wait is already settled), or nothing delivered: keep waiting.
+        if (!done || !this.#resolve) return;
+      }
       this.#settle('ready');
       return;
     }
@@ -138,6 +172,7 @@ export class Waiter {
     }
     this.#resolve = null;
     this.#reject = null;
+    this.#onReady = null;
     if (this.#started) {
       this.#poller.stop();
       this.#started = false;
