@@ -9,7 +9,11 @@
 // so that a slow phase of a noisy machine hits both. Wall time is the judged row; CPU time (user+sys of
 // the child, from /proc/self/stat's cutime/cstime, 10 ms ticks) is shown too, since Node also uses
 // background threads (GC, compiler) that a loaded machine may or may not have room for. One run first
-// checks that both outputs are byte-identical. `run()` returns the rows for bench/run.ts.
+// checks that both outputs are byte-identical (through pipes; the timed runs write to /dev/null, where
+// bpftool's stdio writes 4 KiB blocks and tsbpf one write(2) of the whole buffer). Other processes on the
+// machine inflate node's side more (it needs a second core for its compiler and GC threads): the load
+// average is logged at the start and printed at the end, and `best` compares each side's fastest run.
+// `run()` returns the rows for bench/run.ts.
 
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
@@ -123,7 +127,7 @@ export async function run(options: DumpBenchOptions = {}): Promise<DumpRow[]> {
       ts: { cmd: tsCmd, floor: [...pin, process.execPath, '-e', ''], wall: [] as number[], cpu: [] as number[], floorMs: [] as number[], err: main.tsbpfError },
       bt: { cmd: btCmd, floor: [...pin, 'bpftool', 'version'], wall: [] as number[], cpu: [] as number[], floorMs: [] as number[], err: undefined as string | undefined },
     };
-    log(`btf-dump: ${iters} whole-process dumps per side of ${file} (+1 warm-up each)`);
+    log(`btf-dump: ${iters} whole-process dumps per side of ${file} (+1 warm-up each); load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     for (let i = -1; i < iters; i++) {
       const order = i % 2 === 0 ? [sides.bt, sides.ts] : [sides.ts, sides.bt];
       for (const s of order) {

@@ -13,11 +13,44 @@
 // returns "strong" from the order pass; names get their `___N` suffix the first time they are
 // *printed*, so numbering follows emission order; enumerators of inlined anonymous enums are counted
 // each time they are printed. Data dumping (btf_dump__dump_type_data) is not implemented.
+//
+// Speed: `tsbpf btf dump … format c` is timed as a whole process against bpftool, so most of this
+// code runs before V8 has optimized it. It works on the raw type words, never builds a JS string per
+// name: output is bytes in one growing buffer, names are copied from the string section, and the
+// `___N` name counts are kept per distinct name (a hash of the name bytes) in typed arrays.
+//
+// Robustness (any BTF, e.g. fuzzed): where libbpf would recurse forever or print without bound, this
+// throws a ParseError naming the type instead: a type loop not broken by a pointer to a named struct
+// ("unsatisfiable type cycle", as libbpf's -ELOOP), chains deeper than MAX_DEPTH, a padding gap of more
+// than MAX_PAD_FIELDS fields, and a dump whose work or output outgrows a budget linear in the BTF's
+// size (type graphs whose expansion is exponential, e.g. function prototypes taking themselves).
 
 import { ParseError } from '../src/errors.js';
 import type { Btf } from './btf.js';
-import { BTF_KIND, isModKind } from './types.js';
 import { RawTypes } from './raw-types.js';
+
+// BTF kinds, as module constants rather than BTF_KIND.X property loads (cheaper in cold code). Switch
+// cases spell them as number literals: V8 turns a switch over small literal cases into a jump table,
+// while named constants make the interpreter and baseline code compare them one by one.
+const INT = 1;
+const PTR = 2;
+const ARRAY = 3;
+const STRUCT = 4;
+const UNION = 5;
+const ENUM = 6;
+const FWD = 7;
+const TYPEDEF = 8;
+const VOLATILE = 9;
+const CONST = 10;
+const RESTRICT = 11;
+const FUNC = 12;
+const FUNC_PROTO = 13;
+const VAR = 14;
+const DATASEC = 15;
+const FLOAT = 16;
+const DECL_TAG = 17;
+const TYPE_TAG = 18;
+const ENUM64 = 19;
 
 const ORDERING = 1;
 const ORDERED = 2;
@@ -26,8 +59,15 @@ const EMITTING = 1;
 const EMITTED = 2;
 
 const F_FWD_EMITTED = 1;
-const F_NAME_RESOLVED = 2;
 const F_REFERENCED = 4;
+
+/**
+ * Deepest recursion (type chain / nesting) followed: real BTF stays below ~30; this keeps a malformed
+ * chain from overflowing the JS stack (one level is about one stack frame).
+ */
+const MAX_DEPTH = 1000;
+/** Most anonymous padding fields for one gap: vmlinux's largest gap needs 511 (a page-aligned member). */
+const MAX_PAD_FIELDS = 1 << 16;
 
 /** Indentation is tabs, capped at 13 levels like libbpf. */
 const TABS = ['', '\t', '\t\t', '\t\t\t', '\t\t\t\t', '\t\t\t\t\t', '\t\t\t\t\t\t', '\t\t\t\t\t\t\t', '\t\t\t\t\t\t\t\t',
@@ -36,13 +76,17 @@ function pfx(lvl: number): string {
   return lvl >= 13 ? TABS[13]! : TABS[lvl]!;
 }
 
+/** The spellings of `long` that libbpf recognizes to tell the pointer size. */
+const LONG_NAMES = ['long', 'long int', 'int long', 'unsigned long', 'long unsigned', 'unsigned long int',
+  'unsigned int long', 'long unsigned int', 'long int unsigned', 'int unsigned long', 'int long unsigned'];
+
 /** GCC's Arm SIMD __PolyN_t base types have no C spelling: they are aliased when their INT is emitted. */
-const MISSING_BASE_TYPES: Record<string, string> = {
-  __Poly8_t: 'unsigned char',
-  __Poly16_t: 'unsigned short',
-  __Poly64_t: 'unsigned long long',
-  __Poly128_t: 'unsigned __int128',
-};
+const MISSING_BASE_TYPES: readonly (readonly [string, string])[] = [
+  ['__Poly8_t', 'unsigned char'],
+  ['__Poly16_t', 'unsigned short'],
+  ['__Poly64_t', 'unsigned long long'],
+  ['__Poly128_t', 'unsigned __int128'],
+];
 
 export interface EmitTypeDeclOptions {
   /** The declared name ('' for an abstract declarator, e.g. a cast). */
@@ -72,113 +116,63 @@ export interface BtfDumpWarning {
   message: string;
 }
 
-/**
- * The output, as UTF-8 bytes in a growing buffer: appending to a JS string makes millions of
- * cons-strings (vmlinux.h is 2.8 MB in ~3 M pieces) that only a full GC frees. Names are copied
- * straight from the BTF string section, without becoming JS strings at all.
- */
-class Out {
-  private buf: Uint8Array;
-  private pos = 0;
-
-  constructor(capacity = 1 << 16) {
-    this.buf = new Uint8Array(capacity);
-  }
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.pos + n) cap *= 2;
-    const b = new Uint8Array(cap);
-    b.set(this.buf.subarray(0, this.pos));
-    this.buf = b;
-  }
-
-  add(s: string): void {
-    const n = s.length;
-    this.ensure(n * 3);
-    const buf = this.buf;
-    let pos = this.pos;
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c < 0x80) {
-        buf[pos++] = c;
-      } else {
-        pos += encoder.encodeInto(s.slice(i), buf.subarray(pos)).written;
-        break;
-      }
-    }
-    this.pos = pos;
-  }
-
-  /** Makes room for `n` more bytes up front (the bulk dump knows roughly how much it will write). */
-  reserve(n: number): void {
-    this.ensure(n);
-  }
-
-  /** Appends a number in decimal. */
-  num(n: number): void {
-    this.add(String(n));
-  }
-
-  /** Appends the NUL-terminated string at `off` of `strs`. */
-  str(strs: Uint8Array, off: number): void {
-    // Names are short: a byte loop beats creating a subarray view per name.
-    const n = strs.length;
-    let end = off;
-    while (end < n && strs[end] !== 0) end++;
-    this.ensure(end - off);
-    const buf = this.buf;
-    let pos = this.pos;
-    for (let i = off; i < end; i++) buf[pos++] = strs[i]!;
-    this.pos = pos;
-  }
-
-  take(): string {
-    const s = decoder.decode(this.buf.subarray(0, this.pos));
-    this.pos = 0;
-    return s;
-  }
-
-  /** The bytes so far (a view: valid until the next write), and a reset. */
-  takeBytes(): Uint8Array {
-    const b = this.buf.subarray(0, this.pos);
-    this.pos = 0;
-    return b;
-  }
-}
-
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A declared name: a JS string (typedef names, possibly `___N`), or a name offset in the string section. */
-type Name = string | number;
+/** Declared-name argument meaning "the JS string in `jsName`" (emitTypeDecl's fieldName). */
+const JS_NAME = -1;
 
 /**
  * One btf_dump session: state (what was ordered, emitted, forward-declared, and the name tables)
  * persists across calls, so dumping several types never repeats a definition.
- * It reads a snapshot of the BTF's types taken at construction.
+ * It reads a snapshot of the BTF's types taken at construction. After a call threw, the session is
+ * in an undefined state: make a new one.
  */
 export class BtfDumper {
   /** The BTF dumped (undefined when built from raw bytes). */
   readonly btf: Btf | undefined;
   /** Non-fatal problems met so far (malformed chains), as libbpf's warnings. */
   readonly warnings: BtfDumpWarning[] = [];
-  private readonly r: RawTypes;
-  private readonly ptrSize: number;
-  private out = new Out();
+  // The raw types: words, word offset per id, string section, kind per id.
+  private readonly w: Uint32Array;
+  private readonly off: Uint32Array;
+  private readonly strs: Uint8Array;
+  private readonly kinds: Uint8Array;
+  private readonly count: number;
+  private ptrSize = 8;
+  private readonly enumModes: boolean;
+
+  // Output: UTF-8 bytes in one growing buffer (appending to a JS string makes millions of cons-strings).
+  private buf = new Uint8Array(1 << 16);
+  private pos = 0;
+  /** Output size past which the dump is deemed runaway (see maxWork). */
+  private readonly maxOut: number;
+
   private readonly orderState: Uint8Array;
   private readonly emitState: Uint8Array;
   private readonly flags: Uint8Array;
-  private cachedNames = new Map<number, string>();
-  /** struct/union/enum names → occurrences. */
-  private typeNames = new Map<string, number>();
-  /** typedef names and enumerators → occurrences. */
-  private identNames = new Map<string, number>();
-  private queue: number[] = [];
+  /** Entries of a pass-through type (pointer, array, modifier, typedef, prototype) on the order DFS stack. */
+  private readonly visits: Uint8Array;
+  /** The `___N` number of each type's name once resolved (1: printed as is; 0: not yet). */
+  private readonly dups: Uint32Array;
+  // Name dedup: every distinct name (by bytes) gets a dense index through an open-addressing hash of
+  // its string offset; counts per namespace (struct/union/enum names; typedefs and enumerators).
+  private readonly nameTab: Int32Array;
+  private readonly nameRep: Int32Array;
+  private nNames = 0;
+  private readonly typeCounts: Int32Array;
+  private readonly identCounts: Int32Array;
+
+  /** The order pass's output: ids to emit, in order (each id is queued at most once per session). */
+  private readonly queue: Int32Array;
+  private qn = 0;
   private stripMods = false;
-  private readonly enumModes: boolean;
+  /** emitTypeDecl's declared name (see JS_NAME). */
+  private jsName = '';
   private loopId = 0;
+  /** Recursive steps taken, against maxWork. */
+  private work = 0;
+  private readonly maxWork: number;
   /** libbpf's decl_stack: the type chains of declarations being printed, innermost on top. */
   private stack = new Int32Array(256);
   private sp = 0;
@@ -189,19 +183,40 @@ export class BtfDumper {
 
   constructor(btf: Btf | RawTypes, opts: BtfDumperOptions = {}) {
     this.btf = btf instanceof RawTypes ? undefined : btf;
-    this.r = btf instanceof RawTypes ? btf : RawTypes.of(btf);
+    const r = btf instanceof RawTypes ? btf : RawTypes.of(btf);
+    this.w = r.w;
+    this.off = r.off;
+    // Offset 0 reads as the empty name even in a BTF without strings.
+    this.strs = r.strs.length ? r.strs : new Uint8Array(1);
+    this.count = r.count;
     this.enumModes = opts.enumModes ?? false;
-    this.ptrSize = btf instanceof RawTypes ? btf.pointerSize() : btf.pointerSize || 8;
-    this.pads = [['long', this.ptrSize * 8], ['int', 32], ['short', 16], ['char', 8]];
-    const n = this.r.count + 1;
+    const n = this.count + 1;
+    this.kinds = new Uint8Array(n);
     this.orderState = new Uint8Array(n);
     this.emitState = new Uint8Array(n);
     this.flags = new Uint8Array(n);
+    this.visits = new Uint8Array(n);
+    this.dups = new Uint32Array(n);
     this.alignMemo = new Uint8Array(n);
     this.sizeMemo = new Float64Array(n);
+    this.queue = new Int32Array(n);
     this.orderState[0] = ORDERED;
     this.emitState[0] = EMITTED;
-    this.markReferenced();
+    const names = this.scan();
+    // libbpf takes the pointer size from the BTF's `long` (scan found it), a Btf its own setting.
+    if (!(btf instanceof RawTypes)) this.ptrSize = btf.pointerSize || 8;
+    this.pads = [['long', this.ptrSize * 8], ['int', 32], ['short', 16], ['char', 8]];
+    let tab = 1024;
+    while (tab < names * 1.5) tab *= 2;
+    this.nameTab = new Int32Array(tab);
+    this.nameRep = new Int32Array(names + 1);
+    this.typeCounts = new Int32Array(names + 1);
+    this.identCounts = new Int32Array(names + 1);
+    // Linear budgets: libbpf's walk is linear for sane BTF (vmlinux: ~3 steps and ~0.5 output bytes per
+    // type word), exponential for some malformed graphs.
+    const size = this.w.length + (this.strs.length >> 2);
+    this.maxWork = 64 * size + (1 << 20);
+    this.maxOut = 64 * size + (1 << 24);
   }
 
   /**
@@ -211,7 +226,7 @@ export class BtfDumper {
    */
   dumpType(id: number): string {
     this.dumpOne(id);
-    return this.out.take();
+    return this.take();
   }
 
   /**
@@ -222,18 +237,20 @@ export class BtfDumper {
     this.checkId(id);
     this.sp = 0;
     this.stripMods = opts.stripMods ?? false;
+    this.jsName = opts.fieldName ?? '';
     try {
-      this.emitDecl(id, opts.fieldName ?? '', opts.indentLevel ?? 0);
+      this.emitDecl(id, JS_NAME, 0, opts.indentLevel ?? 0, 0);
     } finally {
       this.stripMods = false;
+      this.jsName = '';
     }
-    return this.out.take();
+    return this.take();
   }
 
   /** @internal Dumps types `from`..`to` (or the given ids) in order into one string (the bulk path of dumpC). */
   dumpMany(ids: readonly number[] | { from: number; to: number }): string {
     this.dumpManyInto(ids);
-    return this.out.take();
+    return this.take();
   }
 
   /**
@@ -241,173 +258,252 @@ export class BtfDumper {
    * of the dumper's buffer, valid until its next call).
    */
   dumpManyBytes(ids: readonly number[] | { from: number; to: number }, header: string, footer: string): Uint8Array {
-    // vmlinux.h is about 0.55× the BTF's type words in bytes: one allocation instead of doubling copies.
-    if (!Array.isArray(ids)) this.out.reserve(this.r.w.length * 3);
-    this.out.add(header);
+    // vmlinux.h is about 0.55× the BTF's type section in bytes: one allocation instead of doubling copies.
+    if (!Array.isArray(ids)) this.reserve(this.w.length * 3);
+    this.add(header);
     this.dumpManyInto(ids);
-    this.out.add(footer);
-    return this.out.takeBytes();
+    this.add(footer);
+    const b = this.buf.subarray(0, this.pos);
+    this.pos = 0;
+    return b;
   }
 
   private dumpManyInto(ids: readonly number[] | { from: number; to: number }): void {
     if (Array.isArray(ids)) for (const id of ids) this.dumpOne(id);
     else {
       const { from, to } = ids as { from: number; to: number };
-      for (let id = from; id <= to; id++) this.dumpOne(id);
+      this.checkId(from);
+      this.checkId(to);
+      // An ordered type has nothing left to emit (dumpOne would find that out too, slower).
+      const os = this.orderState;
+      for (let id = from; id <= to; id++) if (os[id] !== ORDERED) this.dumpOne(id);
     }
   }
 
   private checkId(id: number): void {
-    if (!Number.isInteger(id) || id < 0 || id > this.r.count) {
-      throw new ParseError(`invalid BTF type id ${id} (type count ${this.r.count})`, { section: '.BTF' });
+    if (!Number.isInteger(id) || id < 0 || id > this.count) {
+      throw new ParseError(`invalid BTF type id ${id} (type count ${this.count})`, { section: '.BTF' });
     }
   }
 
   private dumpOne(id: number): void {
     this.checkId(id);
     this.sp = 0; // a previous call may have thrown mid-declaration
-    this.queue.length = 0;
-    const err = this.orderType(id, false);
-    if (err < 0) {
+    this.qn = 0;
+    if (this.orderType(id, false, 0) < 0) {
       const e = new ParseError(`unsatisfiable type cycle, id:[${this.loopId}]`, { section: '.BTF' });
-      (e as ParseError & { partialOutput?: string }).partialOutput = this.out.take();
+      (e as ParseError & { partialOutput?: string }).partialOutput = this.take();
       throw e;
     }
     const q = this.queue;
-    for (let i = 0; i < q.length; i++) this.emitType(q[i]!, 0);
+    for (let i = 0; i < this.qn; i++) this.emitType(q[i]!, 0, 0);
+  }
+
+  private fail(id: number, what: string): never {
+    throw new ParseError(`cannot dump BTF type [${id}]: ${what}`, { section: '.BTF' });
+  }
+
+  /** Called (by a check inlined for speed) when a recursive step passes maxWork or MAX_DEPTH. */
+  private overLimit(id: number, depth: number): never {
+    if (depth > MAX_DEPTH) this.fail(id, `type chain deeper than ${MAX_DEPTH} (a loop?)`);
+    this.fail(id, `its type graph expands past ${this.maxWork} steps (exponential fan-out?)`);
   }
 
   // -----------------------------------------------------------------------------------------------
-  // Referenced marking: a top-level anonymous enum (global constants) is never referenced, while an
-  // anonymous enum embedded in a field is; only the first kind is emitted on its own.
+  // One pass over the types: kinds, type ids and name offsets checked, and libbpf's "referenced"
+  // marks (a top-level anonymous enum, i.e. global constants, is never referenced, while an anonymous
+  // enum embedded in a field is; only the first kind is emitted on its own). Returns how many names
+  // (types and enumerators) there are at most.
 
-  private markReferenced(): void {
-    const r = this.r;
-    const w = r.w;
+  private scan(): number {
+    const w = this.w;
+    const off = this.off;
     const f = this.flags;
-    const n = r.count;
-    const bad = (id: number, ref: number): never => {
-      throw new ParseError(`BTF type [${id}] references invalid type id ${ref}`, { section: '.BTF' });
-    };
+    const kinds = this.kinds;
+    const n = this.count;
+    const nStr = this.strs.length;
+    let names = n;
+    let longSize = 0;
     for (let id = 1; id <= n; id++) {
-      const kind = r.kind(id);
-      const vlen = r.vlen(id);
-      const q = r.data(id);
+      const b = off[id]!;
+      const info = w[b + 1]!;
+      const kind = (info >>> 24) & 0x1f;
+      kinds[id] = kind;
+      const vlen = info & 0xffff;
+      if (w[b]! >= nStr) this.badName(id, w[b]!);
+      // The members, parameters and enumerators go through one small function: V8 optimizes it early,
+      // while this loop's body runs as baseline code for a good part of the pass.
       switch (kind) {
-        case BTF_KIND.INT: case BTF_KIND.ENUM: case BTF_KIND.ENUM64: case BTF_KIND.FWD: case BTF_KIND.FLOAT:
+        case 1 /* INT */:
+          // libbpf's pointer size: that of the first INT named like `long` (8 if none).
+          if (!longSize && (w[b + 2] === 4 || w[b + 2] === 8) && w[b] !== 0 && this.isLongName(w[b]!)) longSize = w[b + 2]!;
           break;
-        case BTF_KIND.VOLATILE: case BTF_KIND.CONST: case BTF_KIND.RESTRICT: case BTF_KIND.PTR:
-        case BTF_KIND.TYPEDEF: case BTF_KIND.FUNC: case BTF_KIND.VAR: case BTF_KIND.DECL_TAG: case BTF_KIND.TYPE_TAG: {
-          const t = r.sizeOrType(id);
-          if (t > n) bad(id, t);
+        case 7 /* FWD */: case 16 /* FLOAT */:
+          break;
+        case 6 /* ENUM */:
+          names += vlen;
+          this.scanElems(id, b + 3, vlen, 2, -1);
+          break;
+        case 19 /* ENUM64 */:
+          names += vlen;
+          this.scanElems(id, b + 3, vlen, 3, -1);
+          break;
+        case 9 /* VOLATILE */: case 10 /* CONST */: case 11 /* RESTRICT */: case 2 /* PTR */:
+        case 8 /* TYPEDEF */: case 12 /* FUNC */: case 14 /* VAR */: case 17 /* DECL_TAG */: case 18 /* TYPE_TAG */: {
+          const t = w[b + 2]!;
+          if (t > n) this.badRef(id, t);
           f[t] |= F_REFERENCED;
           break;
         }
-        case BTF_KIND.ARRAY:
-          if (w[q + 1]! > n) bad(id, w[q + 1]!);
-          if (w[q]! > n) bad(id, w[q]!);
-          f[w[q + 1]!] |= F_REFERENCED;
-          f[w[q]!] |= F_REFERENCED;
+        case 3 /* ARRAY */:
+          if (w[b + 4]! > n) this.badRef(id, w[b + 4]!);
+          if (w[b + 3]! > n) this.badRef(id, w[b + 3]!);
+          f[w[b + 4]!] |= F_REFERENCED;
+          f[w[b + 3]!] |= F_REFERENCED;
           break;
-        case BTF_KIND.STRUCT: case BTF_KIND.UNION:
-          for (let i = 0; i < vlen; i++) {
-            const t = w[q + i * 3 + 1]!;
-            if (t > n) bad(id, t);
-            f[t] |= F_REFERENCED;
-          }
+        case 4 /* STRUCT */: case 5 /* UNION */:
+          this.scanElems(id, b + 3, vlen, 3, 1);
           break;
-        case BTF_KIND.FUNC_PROTO:
+        case 13 /* FUNC_PROTO */:
           // libbpf marks the parameters only, not the return type.
-          if (r.sizeOrType(id) > n) bad(id, r.sizeOrType(id));
-          for (let i = 0; i < vlen; i++) {
-            const t = w[q + i * 2 + 1]!;
-            if (t > n) bad(id, t);
-            f[t] |= F_REFERENCED;
-          }
+          if (w[b + 2]! > n) this.badRef(id, w[b + 2]!);
+          this.scanElems(id, b + 3, vlen, 2, 1);
           break;
-        case BTF_KIND.DATASEC:
-          for (let i = 0; i < vlen; i++) {
-            const t = w[q + i * 3]!;
-            if (t > n) bad(id, t);
-            f[t] |= F_REFERENCED;
+        case 15 /* DATASEC */:
+          // (Its variables' "names" are type ids: checked as such.)
+          for (let i = 0, q = b + 3; i < vlen; i++, q += 3) {
+            if (w[q]! > n) this.badRef(id, w[q]!);
+            f[w[q]!] |= F_REFERENCED;
           }
           break;
         default:
           throw new ParseError(`cannot dump BTF type [${id}] of kind ${kind}`, { section: '.BTF' });
       }
     }
+    if (longSize) this.ptrSize = longSize;
+    return names;
+  }
+
+  /** Checks `vlen` elements of `stride` words from `q`: the name (word 0) and the type at word `typeAt` (-1: none), marked referenced. */
+  private scanElems(id: number, q: number, vlen: number, stride: number, typeAt: number): void {
+    const w = this.w;
+    const nStr = this.strs.length;
+    const n = this.count;
+    const f = this.flags;
+    for (let i = 0; i < vlen; i++, q += stride) {
+      if (w[q]! >= nStr) this.badName(id, w[q]!);
+      if (typeAt < 0) continue;
+      const t = w[q + typeAt]!;
+      if (t > n) this.badRef(id, t);
+      f[t] |= F_REFERENCED;
+    }
+  }
+
+  private badRef(id: number, ref: number): never {
+    throw new ParseError(`BTF type [${id}] references invalid type id ${ref}`, { section: '.BTF' });
+  }
+
+  private badName(id: number, off: number): never {
+    throw new ParseError(`BTF type [${id}] has invalid name offset ${off}`, { section: '.BTF' });
+  }
+
+  private isLongName(off: number): boolean {
+    if (this.strs[off] !== 108 && this.strs[off] !== 117 && this.strs[off] !== 105) return false; // l, u, i
+    for (const name of LONG_NAMES) if (this.strIs(off, name)) return true;
+    return false;
   }
 
   // -----------------------------------------------------------------------------------------------
   // Pass 1: ordering. Returns 1 (strong link), 0 (weak: a forward declaration suffices) or -1 (loop).
+  //
+  // libbpf marks only structs/unions while they are being ordered, so a loop through them ends with
+  // -ELOOP, and one through pointers, arrays, modifiers, typedefs and prototypes only never ends (it
+  // overflows the stack). Such a loop makes the walk enter one of its types a third time while it is
+  // still being ordered (every later lap repeats the second): that is reported as the same error.
 
-  private orderType(id: number, throughPtr: boolean): number {
+  private orderType(id: number, throughPtr: boolean, depth: number): number {
     const st = this.orderState[id]!;
     // Already ordered: "strong", so that a typedef seen again through a pointer is still emitted.
     if (st === ORDERED) return 1;
-    const r = this.r;
-    const kind = r.kind(id);
+    if (++this.work > this.maxWork || depth > MAX_DEPTH) this.overLimit(id, depth);
+    const w = this.w;
+    const b = this.off[id]!;
+    const kind = this.kinds[id]!;
     if (st === ORDERING) {
       // A loop is fine through a pointer to a named struct/union: it gets a forward declaration.
-      if ((kind === BTF_KIND.STRUCT || kind === BTF_KIND.UNION) && throughPtr && r.named(id)) return 0;
+      if ((kind === STRUCT || kind === UNION) && throughPtr && w[b] !== 0) return 0;
       this.loopId = id;
       return -1;
     }
     switch (kind) {
-      case BTF_KIND.INT: case BTF_KIND.FLOAT:
+      case 1 /* INT */: case 16 /* FLOAT */:
         this.orderState[id] = ORDERED;
         return 0;
-      case BTF_KIND.PTR: {
-        const res = this.orderType(r.sizeOrType(id), true);
+      case 2 /* PTR */: {
+        if (++this.visits[id]! > 2) return this.loop(id);
+        const res = this.orderType(w[b + 2]!, true, depth + 1);
+        this.visits[id]--;
         this.orderState[id] = ORDERED;
         return res;
       }
-      case BTF_KIND.ARRAY:
-        return this.orderType(r.ref(id), false);
-      case BTF_KIND.STRUCT: case BTF_KIND.UNION: {
+      case 3 /* ARRAY */: {
+        if (++this.visits[id]! > 2) return this.loop(id);
+        const res = this.orderType(w[b + 3]!, false, depth + 1);
+        this.visits[id]--;
+        return res;
+      }
+      case 4 /* STRUCT */: case 5 /* UNION */: {
         // Only embedded (no pointer on the way) or anonymous (defined inline) composites are strong.
-        const named = r.named(id);
+        const named = w[b] !== 0;
         if (throughPtr && named) return 0;
         this.orderState[id] = ORDERING;
-        const vlen = r.vlen(id);
-        const q = r.data(id);
-        for (let i = 0; i < vlen; i++) {
-          if (this.orderType(r.w[q + i * 3 + 1]!, false) < 0) return -1;
+        const vlen = w[b + 1]! & 0xffff;
+        const os = this.orderState;
+        for (let i = 0, m = b + 4; i < vlen; i++, m += 3) {
+          // (The ORDERED test is orderType's own, saving most calls.)
+          if (os[w[m]!] !== ORDERED && this.orderType(w[m]!, false, depth + 1) < 0) return -1;
         }
-        if (named) this.queue.push(id);
+        if (named) this.queue[this.qn++] = id;
         this.orderState[id] = ORDERED;
         return 1;
       }
-      case BTF_KIND.ENUM: case BTF_KIND.ENUM64: case BTF_KIND.FWD:
+      case 6 /* ENUM */: case 19 /* ENUM64 */: case 7 /* FWD */:
         // Named or top-level (unreferenced) enums are declarations of their own.
-        if (r.named(id) || !(this.flags[id]! & F_REFERENCED)) this.queue.push(id);
+        if (w[b] !== 0 || !(this.flags[id]! & F_REFERENCED)) this.queue[this.qn++] = id;
         this.orderState[id] = ORDERED;
         return 1;
-      case BTF_KIND.TYPEDEF: {
-        const strong = this.orderType(r.sizeOrType(id), throughPtr);
+      case 8 /* TYPEDEF */: {
+        if (++this.visits[id]! > 2) return this.loop(id);
+        const strong = this.orderType(w[b + 2]!, throughPtr, depth + 1);
+        this.visits[id]--;
         if (strong < 0) return strong;
         // Like a struct: behind a pointer and only weakly needed, it can wait.
         if (throughPtr && !strong) return 0;
-        this.queue.push(id);
+        this.queue[this.qn++] = id;
         this.orderState[id] = ORDERED;
         return 1;
       }
-      case BTF_KIND.VOLATILE: case BTF_KIND.CONST: case BTF_KIND.RESTRICT: case BTF_KIND.TYPE_TAG:
-        return this.orderType(r.sizeOrType(id), throughPtr);
-      case BTF_KIND.FUNC_PROTO: {
-        let res = this.orderType(r.sizeOrType(id), throughPtr);
+      case 9 /* VOLATILE */: case 10 /* CONST */: case 11 /* RESTRICT */: case 18 /* TYPE_TAG */: {
+        if (++this.visits[id]! > 2) return this.loop(id);
+        const res = this.orderType(w[b + 2]!, throughPtr, depth + 1);
+        this.visits[id]--;
+        return res;
+      }
+      case 13 /* FUNC_PROTO */: {
+        if (++this.visits[id]! > 2) return this.loop(id);
+        let res = this.orderType(w[b + 2]!, throughPtr, depth + 1);
         if (res < 0) return res;
         let strong = res > 0;
-        const vlen = r.vlen(id);
-        const q = r.data(id);
-        for (let i = 0; i < vlen; i++) {
-          res = this.orderType(r.w[q + i * 2 + 1]!, throughPtr);
+        const vlen = w[b + 1]! & 0xffff;
+        for (let i = 0, p = b + 4; i < vlen; i++, p += 2) {
+          res = this.orderType(w[p]!, throughPtr, depth + 1);
           if (res < 0) return res;
           if (res > 0) strong = true;
         }
+        this.visits[id]--;
         return strong ? 1 : 0;
       }
-      case BTF_KIND.FUNC: case BTF_KIND.VAR: case BTF_KIND.DATASEC: case BTF_KIND.DECL_TAG:
+      case 12 /* FUNC */: case 14 /* VAR */: case 15 /* DATASEC */: case 17 /* DECL_TAG */:
         this.orderState[id] = ORDERED;
         return 0;
       default:
@@ -416,35 +512,42 @@ export class BtfDumper {
     }
   }
 
+  private loop(id: number): number {
+    this.loopId = id;
+    return -1;
+  }
+
   // -----------------------------------------------------------------------------------------------
   // Pass 2: emission. `contId` is the named struct/union whose definition is being printed (0 at top
   // level): referring to it from inside needs no forward declaration.
 
-  private emitType(id: number, contId: number): void {
+  private emitType(id: number, contId: number, depth: number): void {
     const es = this.emitState[id]!;
     if (es === EMITTED) return;
-    const r = this.r;
-    const kind = r.kind(id);
+    if (++this.work > this.maxWork || depth > MAX_DEPTH) this.overLimit(id, depth);
+    const w = this.w;
+    const b = this.off[id]!;
+    const kind = this.kinds[id]!;
     const topLevel = contId === 0;
 
     if (es === EMITTING) {
       if (this.flags[id]! & F_FWD_EMITTED) return;
       switch (kind) {
-        case BTF_KIND.STRUCT: case BTF_KIND.UNION:
+        case 4 /* STRUCT */: case 5 /* UNION */:
           if (id === contId) return;
-          if (!r.named(id)) {
+          if (w[b] === 0) {
             this.warnings.push({ id, message: `anonymous struct/union loop, id:[${id}]` });
             return;
           }
           this.emitStructFwd(id);
-          this.out.add(';\n\n');
+          this.add(';\n\n');
           this.flags[id] |= F_FWD_EMITTED;
           break;
-        case BTF_KIND.TYPEDEF:
+        case 8 /* TYPEDEF */:
           // The typedef is printed early; it can only serve references through pointers.
           if (!this.isBlacklisted(id)) {
-            this.emitTypedefDef(id, 0);
-            this.out.add(';\n\n');
+            this.emitTypedefDef(id, 0, depth);
+            this.add(';\n\n');
           }
           this.flags[id] |= F_FWD_EMITTED;
           break;
@@ -455,67 +558,70 @@ export class BtfDumper {
     }
 
     switch (kind) {
-      case BTF_KIND.INT: {
+      case 1 /* INT */: {
         // libbpf resolves (and so counts) every INT's name here, which can shift `___N` numbering.
-        const name = this.typeName(id);
-        if (Object.hasOwn(MISSING_BASE_TYPES, name)) this.out.add(`typedef ${MISSING_BASE_TYPES[name]} ${name};\n\n`);
+        if (w[b] !== 0 && this.resolve(id, this.typeCounts) === 1) this.emitMissingBaseType(w[b]!);
         this.emitState[id] = EMITTED;
         break;
       }
-      case BTF_KIND.ENUM: case BTF_KIND.ENUM64:
+      case 6 /* ENUM */: case 19 /* ENUM64 */:
         if (topLevel) {
           this.emitEnumDef(id, 0);
-          this.out.add(';\n\n');
+          this.add(';\n\n');
         }
         this.emitState[id] = EMITTED;
         break;
-      case BTF_KIND.PTR: case BTF_KIND.VOLATILE: case BTF_KIND.CONST: case BTF_KIND.RESTRICT: case BTF_KIND.TYPE_TAG:
-      case BTF_KIND.ARRAY:
-        this.emitType(r.ref(id), contId);
+      case 2 /* PTR */: case 9 /* VOLATILE */: case 10 /* CONST */: case 11 /* RESTRICT */: case 18 /* TYPE_TAG */:
+        this.emitType(w[b + 2]!, contId, depth + 1);
         break;
-      case BTF_KIND.FWD:
-        this.out.add(`${r.kflag(id) ? 'union' : 'struct'} ${this.typeName(id)};\n\n`);
+      case 3 /* ARRAY */:
+        this.emitType(w[b + 3]!, contId, depth + 1);
+        break;
+      case 7 /* FWD */:
+        this.add(w[b + 1]! >>> 31 ? 'union' : 'struct');
+        this.add(' ');
+        this.typeName(id);
+        this.add(';\n\n');
         this.emitState[id] = EMITTED;
         break;
-      case BTF_KIND.TYPEDEF:
+      case 8 /* TYPEDEF */:
         this.emitState[id] = EMITTING;
-        this.emitType(r.sizeOrType(id), id);
+        this.emitType(w[b + 2]!, id, depth + 1);
         // A typedef is its own forward declaration: print it unless it was printed early.
         if (!(this.flags[id]! & F_FWD_EMITTED) && !this.isBlacklisted(id)) {
-          this.emitTypedefDef(id, 0);
-          this.out.add(';\n\n');
+          this.emitTypedefDef(id, 0, depth);
+          this.add(';\n\n');
         }
         this.emitState[id] = EMITTED;
         break;
-      case BTF_KIND.STRUCT: case BTF_KIND.UNION: {
+      case 4 /* STRUCT */: case 5 /* UNION */: {
         this.emitState[id] = EMITTING;
-        const named = r.named(id);
+        const named = w[b] !== 0;
         // A full definition (top level, or anonymous and so inline) prints every member: their types
         // need their own definitions or forward declarations first.
         if (topLevel || !named) {
           const newCont = named ? id : contId;
-          const vlen = r.vlen(id);
-          const q = r.data(id);
-          for (let i = 0; i < vlen; i++) this.emitType(r.w[q + i * 3 + 1]!, newCont);
+          const vlen = w[b + 1]! & 0xffff;
+          const es = this.emitState;
+          for (let i = 0, m = b + 4; i < vlen; i++, m += 3) if (es[w[m]!] !== EMITTED) this.emitType(w[m]!, newCont, depth + 1);
         } else if (!(this.flags[id]! & F_FWD_EMITTED) && id !== contId) {
           this.emitStructFwd(id);
-          this.out.add(';\n\n');
+          this.add(';\n\n');
           this.flags[id] |= F_FWD_EMITTED;
         }
         if (topLevel) {
-          this.emitStructDef(id, 0);
-          this.out.add(';\n\n');
+          this.emitStructDef(id, 0, depth);
+          this.add(';\n\n');
           this.emitState[id] = EMITTED;
         } else {
           this.emitState[id] = NOT_EMITTED;
         }
         break;
       }
-      case BTF_KIND.FUNC_PROTO: {
-        this.emitType(r.sizeOrType(id), contId);
-        const vlen = r.vlen(id);
-        const q = r.data(id);
-        for (let i = 0; i < vlen; i++) this.emitType(r.w[q + i * 2 + 1]!, contId);
+      case 13 /* FUNC_PROTO */: {
+        this.emitType(w[b + 2]!, contId, depth + 1);
+        const vlen = w[b + 1]! & 0xffff;
+        for (let i = 0, p = b + 4; i < vlen; i++, p += 2) this.emitType(w[p]!, contId, depth + 1);
         break;
       }
       default:
@@ -525,80 +631,97 @@ export class BtfDumper {
 
   private isBlacklisted(id: number): boolean {
     // A compiler built-in: redefining it breaks compilation with another compiler than the kernel's.
-    return this.r.named(id) && this.r.name(id) === '__builtin_va_list';
+    const o = this.w[this.off[id]!]!;
+    return o !== 0 && this.strIs(o, '__builtin_va_list');
+  }
+
+  private emitMissingBaseType(nameOff: number): void {
+    // Cheap reject first: every INT goes through here.
+    const s = this.strs;
+    if (s[nameOff] !== 95 || s[nameOff + 2] !== 80) return; // "__P"
+    for (const [name, alias] of MISSING_BASE_TYPES) {
+      if (!this.strIs(nameOff, name)) continue;
+      this.add(`typedef ${alias} ${name};\n\n`);
+      return;
+    }
   }
 
   // -----------------------------------------------------------------------------------------------
   // Definitions
 
   private emitStructFwd(id: number): void {
-    const kw = this.r.kind(id) === BTF_KIND.STRUCT ? 'struct' : 'union';
-    this.out.add(this.r.named(id) ? `${kw} ${this.typeName(id)}` : kw);
+    this.add(this.kinds[id] === STRUCT ? 'struct' : 'union');
+    if (this.w[this.off[id]!] !== 0) {
+      this.add(' ');
+      this.typeName(id);
+    }
   }
 
-  private emitStructDef(id: number, lvl: number): void {
-    const r = this.r;
-    const w = r.w;
-    const isStruct = r.kind(id) === BTF_KIND.STRUCT;
-    const kflag = r.kflag(id);
-    const size = r.sizeOrType(id);
-    const vlen = r.vlen(id);
-    const q = r.data(id);
-    const align = this.alignOf(id);
-    const packed = isStruct ? this.isStructPacked(id) : false;
-    const name = this.typeName(id);
-    this.out.add(isStruct ? 'struct' : 'union');
-    if (r.named(id)) this.out.add(' ');
-    this.out.add(name);
-    this.out.add(' {');
+  private emitStructDef(id: number, lvl: number, depth: number): void {
+    const w = this.w;
+    const b = this.off[id]!;
+    const isStruct = this.kinds[id] === STRUCT;
+    const kflag = w[b + 1]! >>> 31 === 1;
+    const size = w[b + 2]!;
+    const vlen = w[b + 1]! & 0xffff;
+    const align = this.alignOf(id, depth);
+    const packed = isStruct ? this.isStructPacked(id, depth) : false;
+    this.add(isStruct ? 'struct' : 'union');
+    if (w[b] !== 0) {
+      this.add(' ');
+      this.typeName(id);
+    }
+    this.add(' {');
     let off = 0;
     let prevBitfield = false;
     const inner = lvl + 1;
     const ind = pfx(inner);
-    for (let i = 0; i < vlen; i++) {
-      const mName = w[q + i * 3]!;
-      const mType = w[q + i * 3 + 1]!;
-      const rawOff = w[q + i * 3 + 2]!;
+    for (let i = 0, m = b + 3; i < vlen; i++, m += 3) {
+      const mName = w[m]!;
+      const mType = w[m + 1]!;
+      const rawOff = w[m + 2]!;
       let mSz = kflag ? rawOff >>> 24 : 0;
       const mOff = kflag ? rawOff & 0xffffff : rawOff;
-      const mAlign = packed ? 1 : this.alignOf(mType);
+      const am = this.alignMemo[mType]!;
+      const mAlign = packed ? 1 : am ? am - 1 : this.alignOf(mType, depth);
       const inBitfield = prevBitfield && mSz !== 0;
-      this.emitBitPadding(off, mOff, mAlign, inBitfield, inner);
-      this.out.add('\n');
-      this.out.add(ind);
-      this.emitDecl(mType, mName, inner);
+      if (off < mOff) this.emitBitPadding(id, off, mOff, mAlign, inBitfield, inner);
+      this.byte(10);
+      this.add(ind);
+      this.emitDecl(mType, mName, 0, inner, depth + 1);
       if (mSz) {
-        this.out.add(': ');
-        this.out.num(mSz);
+        this.add(': ');
+        this.num(mSz);
         off = mOff + mSz;
         prevBitfield = true;
       } else {
-        mSz = Math.max(0, this.resolveSize(mType));
+        mSz = this.resolveSize(mType);
+        if (mSz < 0) mSz = 0;
         off = mOff + mSz * 8;
         prevBitfield = false;
       }
-      this.out.add(';');
+      this.byte(59); // ';'
     }
-    if (isStruct) this.emitBitPadding(off, size * 8, align, false, inner);
+    if (isStruct && off < size * 8) this.emitBitPadding(id, off, size * 8, align, false, inner);
     // `struct empty {}` stays on one line.
     if (vlen || size) {
-      this.out.add('\n');
-      this.out.add(pfx(lvl));
-      this.out.add('}');
+      this.byte(10);
+      this.add(pfx(lvl));
     }
-    else this.out.add('}');
-    if (packed) this.out.add(' __attribute__((packed))');
+    this.byte(125); // '}'
+    if (packed) this.add(' __attribute__((packed))');
   }
 
-  private isStructPacked(id: number): boolean {
-    const r = this.r;
-    const kflag = r.kflag(id);
-    const vlen = r.vlen(id);
-    const q = r.data(id);
+  private isStructPacked(id: number, depth: number): boolean {
+    const w = this.w;
+    const b = this.off[id]!;
+    const kflag = w[b + 1]! >>> 31 === 1;
+    const vlen = w[b + 1]! & 0xffff;
     let maxAlign = 1;
-    for (let i = 0; i < vlen; i++) {
-      const align = this.alignOf(r.w[q + i * 3 + 1]!);
-      const rawOff = r.w[q + i * 3 + 2]!;
+    for (let i = 0, m = b + 3; i < vlen; i++, m += 3) {
+      const am = this.alignMemo[w[m + 1]!]!;
+      const align = am ? am - 1 : this.alignOf(w[m + 1]!, depth);
+      const rawOff = w[m + 2]!;
       const bitSz = kflag ? rawOff >>> 24 : 0;
       const mOff = kflag ? rawOff & 0xffffff : rawOff;
       // Every non-bitfield member of a naturally laid out struct sits at a multiple of its alignment.
@@ -606,7 +729,7 @@ export class BtfDumper {
       if (align > maxAlign) maxAlign = align;
     }
     // And its size is a multiple of its alignment.
-    return r.sizeOrType(id) % maxAlign !== 0;
+    return w[b + 2]! % maxAlign !== 0;
   }
 
   /**
@@ -614,9 +737,12 @@ export class BtfDumper {
    * the compiler would pad anyway: the largest of long/int/short/char that aligns within the gap,
    * `<type>: 0` where natural alignment alone would land elsewhere, explicit bit counts in bitfield runs.
    */
-  private emitBitPadding(curOff: number, nextOff: number, nextAlign: number, inBitfield: boolean, lvl: number): void {
-    if (curOff >= nextOff) return;
+  private emitBitPadding(id: number, curOff: number, nextOff: number, nextAlign: number, inBitfield: boolean, lvl: number): void {
     const pads = this.pads;
+    // libbpf prints a field per `long` of the gap, whatever its size: a bogus offset would print gigabytes.
+    if ((nextOff - curOff) / pads[0]![1] > MAX_PAD_FIELDS) {
+      this.fail(id, `a member or the size leaves a gap of ${nextOff - curOff} bits (after bit ${curOff}) to pad`);
+    }
     let padType = '';
     let padBits = 0;
     let newOff = 0;
@@ -655,149 +781,227 @@ export class BtfDumper {
   }
 
   private pad(ind: string, type: string, bits: number): void {
-    this.out.add('\n');
-    this.out.add(ind);
-    this.out.add(type);
-    this.out.add(': ');
-    this.out.num(bits);
-    this.out.add(';');
+    this.byte(10);
+    this.add(ind);
+    this.add(type);
+    this.add(': ');
+    this.num(bits);
+    this.byte(59);
   }
 
   private emitEnumDef(id: number, lvl: number): void {
-    const r = this.r;
-    const w = r.w;
-    this.out.add('enum' + (r.named(id) ? ' ' : '') + this.typeName(id));
-    const vlen = r.vlen(id);
-    if (!vlen) return;
-    this.out.add(' {');
-    const ind = pfx(lvl + 1);
-    const signed = r.kflag(id);
-    const q = r.data(id);
-    const is64 = r.kind(id) === BTF_KIND.ENUM64;
-    for (let i = 0; i < vlen; i++) {
-      let name: string;
-      let val: string;
-      if (!is64) {
-        name = r.str(w[q + i * 2]!);
-        const v = w[q + i * 2 + 1]!;
-        val = String(signed ? v | 0 : v);
-      } else {
-        name = r.str(w[q + i * 3]!);
-        const u = (BigInt(w[q + i * 3 + 2]!) << 32n) | BigInt(w[q + i * 3 + 1]!);
-        val = signed ? `${BigInt.asIntN(64, u)}LL` : `${u}ULL`;
-      }
-      // Enumerators share the typedef namespace.
-      const dups = this.nameDups(this.identNames, name);
-      this.out.add(dups > 1 ? `\n${ind}${name}___${dups} = ${val},` : `\n${ind}${name} = ${val},`);
+    const w = this.w;
+    const b = this.off[id]!;
+    this.add('enum');
+    if (w[b] !== 0) {
+      this.add(' ');
+      this.typeName(id);
     }
-    this.out.add('\n' + pfx(lvl) + '}');
+    const vlen = w[b + 1]! & 0xffff;
+    if (!vlen) return;
+    this.add(' {');
+    const ind = pfx(lvl + 1);
+    const signed = w[b + 1]! >>> 31 === 1;
+    const is64 = this.kinds[id] === ENUM64;
+    const step = is64 ? 3 : 2;
+    const counts = this.identCounts;
+    for (let i = 0, e = b + 3; i < vlen; i++, e += step) {
+      const nameOff = w[e]!;
+      // Enumerators share the typedef namespace.
+      const dups = ++counts[this.canon(nameOff)]!;
+      this.byte(10);
+      this.add(ind);
+      this.nameAt(nameOff);
+      if (dups > 1) {
+        this.add('___');
+        this.num(dups);
+      }
+      this.add(' = ');
+      if (!is64) {
+        const v = w[e + 1]!;
+        this.num(signed ? v | 0 : v);
+      } else {
+        const u = (BigInt(w[e + 2]!) << 32n) | BigInt(w[e + 1]!);
+        this.add(signed ? `${BigInt.asIntN(64, u)}LL` : `${u}ULL`);
+      }
+      this.byte(44); // ','
+    }
+    this.byte(10);
+    this.add(pfx(lvl));
+    this.byte(125);
     // libbpf ≥1.1.0 adds mode(byte)/mode(word) for 1- and 8-byte enums; the Linux 6.1-stable libbpf
     // that Debian's bpftool 7.1 is built from does not (verified against its vmlinux.h).
     if (this.enumModes) {
-      const size = r.sizeOrType(id);
+      const size = w[b + 2]!;
       if (size === 1) {
-        this.out.add(' __attribute__((mode(byte)))');
+        this.add(' __attribute__((mode(byte)))');
       } else if (size === 8 && this.ptrSize === 8) {
         // An 8-byte enum needs mode(word) unless a value already forces 64 bits on the compiler.
         let word = true;
         if (is64) {
           for (let i = 0; i < vlen; i++) {
-            if (w[q + i * 3 + 2] !== 0) {
+            if (w[b + 3 + i * 3 + 2] !== 0) {
               word = false;
               break;
             }
           }
         }
-        if (word) this.out.add(' __attribute__((mode(word)))');
+        if (word) this.add(' __attribute__((mode(word)))');
       }
     }
   }
 
-  private emitTypedefDef(id: number, lvl: number): void {
-    const name = this.identName(id);
-    const target = this.r.sizeOrType(id);
+  private emitTypedefDef(id: number, lvl: number, depth: number): void {
+    const b = this.off[id]!;
+    const nameOff = this.w[b]!;
+    const dups = nameOff === 0 ? 0 : this.resolve(id, this.identCounts);
+    const target = this.w[b + 2]!;
     // Old GCC emits __gnuc_va_list as a typedef of void, which does not compile.
-    if (target === 0 && name === '__gnuc_va_list') {
-      this.out.add('typedef __builtin_va_list __gnuc_va_list');
+    if (target === 0 && dups === 1 && this.strIs(nameOff, '__gnuc_va_list')) {
+      this.add('typedef __builtin_va_list __gnuc_va_list');
       return;
     }
-    this.out.add('typedef ');
-    this.emitDecl(target, name, lvl);
+    this.add('typedef ');
+    this.emitDecl(target, nameOff, dups, lvl, depth + 1);
   }
 
   // -----------------------------------------------------------------------------------------------
   // Declarations: the chain from the declared name to its base type is pushed on a stack and printed
   // from the base type back out, since C writes pointer qualifiers right of '*' and the rest left of
   // the base type, and arrays and function pointers wrap the declarator.
+  // The declared name is a string offset (JS_NAME: `jsName`) and its `___N` number (0 or 1: none).
 
-  private emitDecl(id: number, fname: Name, lvl: number): void {
-    const r = this.r;
+  private emitDecl(id: number, fname: number, fdup: number, lvl: number, depth: number): void {
+    // Most members and parameters are `T name` or `T *name` with T void or a named type: the same
+    // bytes as the general path below prints for them, without the stack.
+    if (!this.stripMods) {
+      if (this.kinds[id] === PTR) {
+        if (this.emitNamedBase(this.w[this.off[id]! + 2]!)) {
+          this.add(' *');
+          this.emitName(fname, fdup, true);
+          return;
+        }
+      } else if (this.emitNamedBase(id)) {
+        this.emitName(fname, fdup, false);
+        return;
+      }
+    }
+    const w = this.w;
+    const off = this.off;
+    const kinds = this.kinds;
+    const strip = this.stripMods;
     // This declaration's frame on the shared stack (nested declarations push above it and pop back).
     const start = this.sp;
     for (;;) {
-      const kind = r.kind(id);
-      if (!(this.stripMods && isModKind(kind))) this.push(id);
+      const kind = kinds[id]!;
+      if (!(strip && (kind === VOLATILE || kind === CONST || kind === RESTRICT || kind === TYPE_TAG))) {
+        if (this.sp === this.stack.length) this.growStack(id, start);
+        this.stack[this.sp++] = id;
+      }
       if (id === 0) break;
-      let next = -1;
       switch (kind) {
-        case BTF_KIND.PTR: case BTF_KIND.VOLATILE: case BTF_KIND.CONST: case BTF_KIND.RESTRICT: case BTF_KIND.TYPE_TAG:
-        case BTF_KIND.FUNC_PROTO:
-          next = r.sizeOrType(id);
-          break;
-        case BTF_KIND.ARRAY:
-          next = r.ref(id);
-          break;
-        case BTF_KIND.INT: case BTF_KIND.ENUM: case BTF_KIND.ENUM64: case BTF_KIND.FWD: case BTF_KIND.STRUCT:
-        case BTF_KIND.UNION: case BTF_KIND.TYPEDEF: case BTF_KIND.FLOAT:
+        case 2 /* PTR */: case 9 /* VOLATILE */: case 10 /* CONST */: case 11 /* RESTRICT */: case 18 /* TYPE_TAG */: case 13 /* FUNC_PROTO */:
+          id = w[off[id]! + 2]!;
+          continue;
+        case 3 /* ARRAY */:
+          id = w[off[id]! + 3]!;
+          continue;
+        case 1 /* INT */: case 6 /* ENUM */: case 19 /* ENUM64 */: case 7 /* FWD */: case 4 /* STRUCT */: case 5 /* UNION */: case 8 /* TYPEDEF */: case 16 /* FLOAT */:
           break;
         default:
           this.warnings.push({ id, message: `unexpected type in decl chain, kind:${kind}, id:[${id}]` });
           break;
       }
-      if (next < 0) break;
-      id = next;
+      break;
     }
-    this.emitChain(start, fname, lvl);
+    this.emitChain(start, fname, fdup, lvl, depth);
     this.sp = start;
   }
 
-  private push(id: number): void {
-    if (this.sp === this.stack.length) {
-      const s = new Int32Array(this.stack.length * 2);
-      s.set(this.stack);
-      this.stack = s;
+  /** Prints `id` if it is void or a named type that prints as just its name; false (nothing printed) if not. */
+  private emitNamedBase(id: number): boolean {
+    if (id === 0) {
+      this.add('void');
+      return true;
     }
-    this.stack[this.sp++] = id;
+    const b = this.off[id]!;
+    const w = this.w;
+    switch (this.kinds[id]) {
+      case 1 /* INT */: case 16 /* FLOAT */:
+        this.nameAt(w[b]!);
+        return true;
+      case 8 /* TYPEDEF */:
+        this.identName(id);
+        return true;
+      case 4 /* STRUCT */: case 5 /* UNION */:
+        if (w[b] === 0) return false;
+        this.emitStructFwd(id);
+        return true;
+      case 6 /* ENUM */: case 19 /* ENUM64 */:
+        if (w[b] === 0) return false;
+        this.add('enum ');
+        this.typeName(id);
+        return true;
+      case 7 /* FWD */:
+        this.add(w[b + 1]! >>> 31 ? 'union ' : 'struct ');
+        this.typeName(id);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  private growStack(id: number, start: number): void {
+    // An acyclic chain holds each type at most once.
+    if (this.sp - start > this.count + 1) this.fail(id, 'its declaration chain loops');
+    const s = new Int32Array(this.stack.length * 2);
+    s.set(this.stack);
+    this.stack = s;
   }
 
   private emitMods(start: number): void {
-    const r = this.r;
+    const kinds = this.kinds;
     while (this.sp > start) {
-      const k = r.kind(this.stack[this.sp - 1]!);
-      if (k === BTF_KIND.VOLATILE) this.out.add('volatile ');
-      else if (k === BTF_KIND.CONST) this.out.add('const ');
-      else if (k === BTF_KIND.RESTRICT) this.out.add('restrict ');
+      const k = kinds[this.stack[this.sp - 1]!];
+      if (k === VOLATILE) this.add('volatile ');
+      else if (k === CONST) this.add('const ');
+      else if (k === RESTRICT) this.add('restrict ');
       else return;
       this.sp--;
     }
   }
 
   private dropMods(start: number): void {
-    while (this.sp > start && isModKind(this.r.kind(this.stack[this.sp - 1]!))) this.sp--;
+    const kinds = this.kinds;
+    while (this.sp > start) {
+      const k = kinds[this.stack[this.sp - 1]!];
+      if (k !== VOLATILE && k !== CONST && k !== RESTRICT && k !== TYPE_TAG) return;
+      this.sp--;
+    }
   }
 
-  private nameEmpty(name: Name): boolean {
-    return typeof name === 'string' ? name === '' : name === 0 || this.r.strs[name] === 0;
+  private nameEmpty(name: number, dup: number): boolean {
+    if (name === JS_NAME) return this.jsName === '';
+    return (name === 0 || this.strs[name] === 0) && dup <= 1;
   }
 
-  private emitName(name: Name, lastWasPtr: boolean): void {
-    if (!this.nameEmpty(name) && !lastWasPtr) this.out.add(' ');
-    if (typeof name === 'string') this.out.add(name);
-    else if (name !== 0) this.out.str(this.r.strs, name);
+  private emitName(name: number, dup: number, lastWasPtr: boolean): void {
+    if (!lastWasPtr && !this.nameEmpty(name, dup)) this.byte(32);
+    if (name === JS_NAME) this.add(this.jsName);
+    else {
+      this.nameAt(name);
+      if (dup > 1) {
+        this.add('___');
+        this.num(dup);
+      }
+    }
   }
 
-  private emitChain(start: number, fname: Name, lvl: number): void {
-    const r = this.r;
+  private emitChain(start: number, fname: number, fdup: number, lvl: number, depth: number): void {
+    if (depth > MAX_DEPTH) this.fail(this.stack[this.sp - 1]!, `declaration nested deeper than ${MAX_DEPTH}`);
+    const w = this.w;
+    const off = this.off;
+    const kinds = this.kinds;
     // '*' right after another '*' gets no space: `int ***`. True at the start for ptr → func_proto,
     // whose nested chain prints `(*name)`.
     let lastWasPtr = true;
@@ -805,183 +1009,314 @@ export class BtfDumper {
       const id = this.stack[--this.sp]!;
       if (id === 0) {
         this.emitMods(start);
-        this.out.add('void');
+        this.add('void');
         lastWasPtr = false;
         continue;
       }
-      const kind = r.kind(id);
+      const kind = kinds[id]!;
+      const b = off[id]!;
       switch (kind) {
-        case BTF_KIND.INT: case BTF_KIND.FLOAT:
+        case 1 /* INT */: case 16 /* FLOAT */:
           this.emitMods(start);
-          this.out.str(r.strs, r.w[r.off[id]!]!);
+          this.nameAt(w[b]!);
           break;
-        case BTF_KIND.STRUCT: case BTF_KIND.UNION:
+        case 4 /* STRUCT */: case 5 /* UNION */:
           this.emitMods(start);
-          if (!r.named(id)) this.emitStructDef(id, lvl);
+          if (w[b] === 0) this.emitStructDef(id, lvl, depth + 1);
           else this.emitStructFwd(id);
           break;
-        case BTF_KIND.ENUM: case BTF_KIND.ENUM64:
+        case 6 /* ENUM */: case 19 /* ENUM64 */:
           this.emitMods(start);
-          if (!r.named(id)) this.emitEnumDef(id, lvl);
-          else this.out.add('enum ' + this.typeName(id));
+          if (w[b] === 0) this.emitEnumDef(id, lvl);
+          else {
+            this.add('enum ');
+            this.typeName(id);
+          }
           break;
-        case BTF_KIND.FWD:
+        case 7 /* FWD */:
           this.emitMods(start);
-          this.out.add((r.kflag(id) ? 'union ' : 'struct ') + this.typeName(id));
+          this.add(w[b + 1]! >>> 31 ? 'union ' : 'struct ');
+          this.typeName(id);
           break;
-        case BTF_KIND.TYPEDEF:
+        case 8 /* TYPEDEF */:
           this.emitMods(start);
-          this.out.add(this.identName(id));
+          this.identName(id);
           break;
-        case BTF_KIND.PTR:
-          this.out.add(lastWasPtr ? '*' : ' *');
+        case 2 /* PTR */:
+          this.add(lastWasPtr ? '*' : ' *');
           break;
-        case BTF_KIND.VOLATILE:
-          this.out.add(' volatile');
+        case 9 /* VOLATILE */:
+          this.add(' volatile');
           break;
-        case BTF_KIND.CONST:
-          this.out.add(' const');
+        case 10 /* CONST */:
+          this.add(' const');
           break;
-        case BTF_KIND.RESTRICT:
-          this.out.add(' restrict');
+        case 11 /* RESTRICT */:
+          this.add(' restrict');
           break;
-        case BTF_KIND.TYPE_TAG:
+        case 18 /* TYPE_TAG */:
           this.emitMods(start);
-          this.out.add(` __attribute__((btf_type_tag("${r.name(id)}")))`);
+          this.add(' __attribute__((btf_type_tag("');
+          this.nameAt(w[b]!);
+          this.add('")))');
           break;
-        case BTF_KIND.ARRAY: {
+        case 3 /* ARRAY */: {
           // GCC adds the element's const/volatile to the array type too; they mean nothing there.
           this.dropMods(start);
-          const nelems = r.w[r.data(id) + 2]!;
+          const nelems = w[b + 5]!;
           if (this.sp === start) {
-            this.emitName(fname, lastWasPtr);
-            this.out.add('[');
-            this.out.num(nelems);
-            this.out.add(']');
+            this.emitName(fname, fdup, lastWasPtr);
+            this.byte(91); // '['
+            this.num(nelems);
+            this.byte(93); // ']'
             return;
           }
-          const multidim = r.kind(this.stack[this.sp - 1]!) === BTF_KIND.ARRAY;
-          if (!this.nameEmpty(fname) && !lastWasPtr) this.out.add(' ');
-          if (!multidim) this.out.add('(');
-          this.emitChain(start, fname, lvl);
-          if (!multidim) this.out.add(')');
-          this.out.add('[');
-          this.out.num(nelems);
-          this.out.add(']');
+          const multidim = kinds[this.stack[this.sp - 1]!] === ARRAY;
+          if (!lastWasPtr && !this.nameEmpty(fname, fdup)) this.byte(32);
+          if (!multidim) this.byte(40); // '('
+          this.emitChain(start, fname, fdup, lvl, depth + 1);
+          if (!multidim) this.byte(41); // ')'
+          this.byte(91);
+          this.num(nelems);
+          this.byte(93);
           return;
         }
-        case BTF_KIND.FUNC_PROTO: {
+        case 13 /* FUNC_PROTO */: {
           // GCC marks noreturn function pointers volatile; dropped like array qualifiers.
           this.dropMods(start);
           if (this.sp > start) {
-            this.out.add(' (');
-            this.emitChain(start, fname, lvl);
-            this.out.add(')');
+            this.add(' (');
+            this.emitChain(start, fname, fdup, lvl, depth + 1);
+            this.byte(41);
           } else {
-            this.emitName(fname, lastWasPtr);
+            this.emitName(fname, fdup, lastWasPtr);
           }
-          this.out.add('(');
-          const vlen = r.vlen(id);
-          const q = r.data(id);
-          const w = r.w;
+          this.byte(40);
+          const vlen = w[b + 1]! & 0xffff;
           // No parameters (kernel BTF: vlen 0; clang: one void parameter) print as `(void)`: Debian's
           // bpftool 7.1 is built from Linux 6.1-stable, whose libbpf has this fix (libbpf 1.1.0 printed `()`).
-          if (vlen === 0 || (vlen === 1 && w[q + 1] === 0)) {
-            this.out.add('void)');
+          if (vlen === 0 || (vlen === 1 && w[b + 4] === 0)) {
+            this.add('void)');
             return;
           }
-          for (let i = 0; i < vlen; i++) {
-            const pType = w[q + i * 2 + 1]!;
-            if (i > 0) this.out.add(', ');
+          for (let i = 0, p = b + 3; i < vlen; i++, p += 2) {
+            const pType = w[p + 1]!;
+            if (i > 0) this.add(', ');
             // A trailing void parameter means varargs.
             if (i === vlen - 1 && pType === 0) {
-              this.out.add('...');
+              this.add('...');
               break;
             }
-            this.emitDecl(pType, w[q + i * 2]!, lvl);
+            if (++this.work > this.maxWork) this.overLimit(id, depth);
+            this.emitDecl(pType, w[p]!, 0, lvl, depth + 1);
           }
-          this.out.add(')');
+          this.byte(41);
           return;
         }
         default:
           this.warnings.push({ id, message: `unexpected type in decl chain, kind:${kind}, id:[${id}]` });
           return;
       }
-      lastWasPtr = kind === BTF_KIND.PTR;
+      lastWasPtr = kind === PTR;
     }
-    this.emitName(fname, lastWasPtr);
+    this.emitName(fname, fdup, lastWasPtr);
   }
 
   // -----------------------------------------------------------------------------------------------
   // Names
 
-  private nameDups(map: Map<string, number>, name: string): number {
-    const n = (map.get(name) ?? 0) + 1;
-    map.set(name, n);
-    return n;
-  }
-
-  private resolveName(id: number, map: Map<string, number>): string {
-    const r = this.r;
-    if (!r.named(id)) return '';
-    const orig = r.name(id);
-    if (this.flags[id]! & F_NAME_RESOLVED) return this.cachedNames.get(id) ?? orig;
-    this.flags[id] |= F_NAME_RESOLVED;
-    // Forward declarations and empty (forward) enums may repeat a name freely.
-    const kind = r.kind(id);
-    if (kind === BTF_KIND.FWD || (kind === BTF_KIND.ENUM && r.vlen(id) === 0)) return orig;
-    const dups = this.nameDups(map, orig);
-    if (dups > 1) {
-      const name = `${orig}___${dups}`;
-      this.cachedNames.set(id, name);
-      return name;
+  /** The dense index of the name at string offset `off`: equal bytes, equal index (FNV-1a hash). */
+  private canon(off: number): number {
+    const s = this.strs;
+    // Offset 0 is the empty name whatever the section holds there (libbpf's btf__str_by_offset(0)).
+    if (off === 0) off = s.length - 1;
+    let h = 0x811c9dc5 | 0;
+    for (let i = off; s[i] !== 0; i++) h = Math.imul(h ^ s[i]!, 0x01000193);
+    const tab = this.nameTab;
+    const mask = tab.length - 1;
+    for (let slot = h & mask; ; slot = (slot + 1) & mask) {
+      const e = tab[slot]!;
+      if (e === 0) {
+        const idx = ++this.nNames;
+        this.nameRep[idx] = off;
+        tab[slot] = idx;
+        return idx;
+      }
+      const r = this.nameRep[e]!;
+      if (r === off) return e;
+      let i = 0;
+      while (s[r + i] === s[off + i] && s[off + i] !== 0) i++;
+      if (s[r + i] === s[off + i]) return e;
     }
-    return orig;
   }
 
-  private typeName(id: number): string {
-    return this.resolveName(id, this.typeNames);
+  /** libbpf's btf_dump_resolve_name for a named type: its `___N` number, fixed the first time. */
+  private resolve(id: number, counts: Int32Array): number {
+    let d = this.dups[id]!;
+    if (d !== 0) return d;
+    const kind = this.kinds[id];
+    const b = this.off[id]!;
+    // Forward declarations and empty (forward) enums may repeat a name freely.
+    if (kind === FWD || (kind === ENUM && (this.w[b + 1]! & 0xffff) === 0)) d = 1;
+    else d = ++counts[this.canon(this.w[b]!)]!;
+    this.dups[id] = d;
+    return d;
   }
 
-  private identName(id: number): string {
-    return this.resolveName(id, this.identNames);
+  /** Writes the struct/union/enum/fwd name of `id`, deduplicated. */
+  private typeName(id: number): void {
+    const o = this.w[this.off[id]!]!;
+    if (o === 0) return;
+    const d = this.dups[id] || this.resolve(id, this.typeCounts);
+    this.nameAt(o);
+    if (d > 1) {
+      this.add('___');
+      this.num(d);
+    }
+  }
+
+  /** Writes the typedef name of `id`, deduplicated. */
+  private identName(id: number): void {
+    const o = this.w[this.off[id]!]!;
+    if (o === 0) return;
+    const d = this.dups[id] || this.resolve(id, this.identCounts);
+    this.nameAt(o);
+    if (d > 1) {
+      this.add('___');
+      this.num(d);
+    }
+  }
+
+  /** Whether the string at `off` is `s` (ASCII). */
+  private strIs(off: number, s: string): boolean {
+    const b = this.strs;
+    const n = s.length;
+    if (off + n >= b.length) return false;
+    for (let i = 0; i < n; i++) if (b[off + i] !== s.charCodeAt(i)) return false;
+    return b[off + n] === 0;
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Output
+
+  private grow(n: number): void {
+    let cap = this.buf.length * 2;
+    while (cap < this.pos + n) cap *= 2;
+    if (cap > this.maxOut && this.pos + n > this.maxOut) {
+      throw new ParseError(`cannot dump BTF: the C output outgrows ${this.maxOut} bytes (exponential type graph?)`, { section: '.BTF' });
+    }
+    const b = new Uint8Array(cap);
+    b.set(this.buf.subarray(0, this.pos));
+    this.buf = b;
+  }
+
+  private reserve(n: number): void {
+    if (this.pos + n > this.buf.length) this.grow(n);
+  }
+
+  private add(s: string): void {
+    const n = s.length;
+    if (this.pos + n * 3 > this.buf.length) this.grow(n * 3);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) {
+        buf[pos++] = c;
+      } else {
+        pos += encoder.encodeInto(s.slice(i), buf.subarray(pos)).written;
+        break;
+      }
+    }
+    this.pos = pos;
+  }
+
+  private byte(c: number): void {
+    if (this.pos === this.buf.length) this.grow(1);
+    this.buf[this.pos++] = c;
+  }
+
+  /** Appends an integer (|n| < 2^53) in decimal. */
+  private num(n: number): void {
+    if (this.pos + 24 > this.buf.length) this.grow(24);
+    const buf = this.buf;
+    let pos = this.pos;
+    if (n < 0) {
+      buf[pos++] = 45;
+      n = -n;
+    }
+    if (n < 10) {
+      buf[pos] = 48 + n;
+      this.pos = pos + 1;
+      return;
+    }
+    let end = pos;
+    for (let t = n; t >= 1; t = Math.floor(t / 10)) end++;
+    this.pos = end;
+    while (end > pos) {
+      buf[--end] = 48 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+  }
+
+  /** Appends the NUL-terminated name at `off` of the string section (nothing for offset 0). */
+  private nameAt(off: number): void {
+    if (off === 0) return;
+    const s = this.strs;
+    let end = off;
+    while (s[end] !== 0 && end < s.length) end++;
+    if (this.pos + (end - off) > this.buf.length) this.grow(end - off);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = off; i < end; i++) buf[pos++] = s[i]!;
+    this.pos = pos;
+  }
+
+  private take(): string {
+    const s = decoder.decode(this.buf.subarray(0, this.pos));
+    this.pos = 0;
+    return s;
   }
 
   // -----------------------------------------------------------------------------------------------
   // libbpf's btf__align_of and btf__resolve_size, with their error values (0 and -1) instead of throws:
   // the dump goes on through types it cannot size, as libbpf's does.
 
-  private alignOf(id: number): number {
+  private alignOf(id: number, depth: number): number {
     const memo = this.alignMemo[id]!;
     if (memo) return memo - 1;
+    if (depth > MAX_DEPTH) this.fail(id, `type chain deeper than ${MAX_DEPTH}`);
     this.alignMemo[id] = 1; // a loop resolves to 0 (error) instead of recursing forever
-    const r = this.r;
+    const w = this.w;
+    const b = this.off[id]!;
     let align: number;
-    switch (r.kind(id)) {
-      case BTF_KIND.INT: case BTF_KIND.ENUM: case BTF_KIND.ENUM64: case BTF_KIND.FLOAT:
-        align = Math.min(this.ptrSize, r.sizeOrType(id));
+    switch (this.kinds[id]) {
+      case 1 /* INT */: case 6 /* ENUM */: case 19 /* ENUM64 */: case 16 /* FLOAT */:
+        align = Math.min(this.ptrSize, w[b + 2]!);
         break;
-      case BTF_KIND.PTR:
+      case 2 /* PTR */:
         align = this.ptrSize;
         break;
-      case BTF_KIND.TYPEDEF: case BTF_KIND.VOLATILE: case BTF_KIND.CONST: case BTF_KIND.RESTRICT:
-      case BTF_KIND.TYPE_TAG: case BTF_KIND.ARRAY:
-        align = this.alignOf(r.ref(id));
+      case 8 /* TYPEDEF */: case 9 /* VOLATILE */: case 10 /* CONST */: case 11 /* RESTRICT */: case 18 /* TYPE_TAG */:
+        align = this.alignOf(w[b + 2]!, depth + 1);
         break;
-      case BTF_KIND.STRUCT: case BTF_KIND.UNION: {
-        const kflag = r.kflag(id);
-        const vlen = r.vlen(id);
-        const q = r.data(id);
+      case 3 /* ARRAY */:
+        align = this.alignOf(w[b + 3]!, depth + 1);
+        break;
+      case 4 /* STRUCT */: case 5 /* UNION */: {
+        const kflag = w[b + 1]! >>> 31 === 1;
+        const vlen = w[b + 1]! & 0xffff;
         let max = 1;
         align = -1;
-        for (let i = 0; i < vlen; i++) {
-          const a = this.alignOf(r.w[q + i * 3 + 1]!);
+        for (let i = 0, m = b + 3; i < vlen; i++, m += 3) {
+          const am = this.alignMemo[w[m + 1]!]!;
+          const a = am ? am - 1 : this.alignOf(w[m + 1]!, depth + 1);
           if (a <= 0) {
             align = 0;
             break;
           }
           if (a > max) max = a;
-          const rawOff = r.w[q + i * 3 + 2]!;
+          const rawOff = w[m + 2]!;
           const bitSz = kflag ? rawOff >>> 24 : 0;
           const mOff = kflag ? rawOff & 0xffffff : rawOff;
           if (bitSz === 0 && mOff % (8 * a) !== 0) {
@@ -989,7 +1324,7 @@ export class BtfDumper {
             break;
           }
         }
-        if (align < 0) align = r.sizeOrType(id) % max !== 0 ? 1 : max;
+        if (align < 0) align = w[b + 2]! % max !== 0 ? 1 : max;
         break;
       }
       default:
@@ -1005,28 +1340,30 @@ export class BtfDumper {
   private resolveSize(id: number): number {
     const memo = this.sizeMemo[id]!;
     if (memo) return memo - 2;
-    const r = this.r;
+    const w = this.w;
+    const off = this.off;
+    const kinds = this.kinds;
     let nelems = 1;
     let size = -1;
     let cur = id;
     for (let depth = 0; depth < 32; depth++) {
-      const kind = r.kind(cur);
-      if (kind === BTF_KIND.INT || kind === BTF_KIND.STRUCT || kind === BTF_KIND.UNION || kind === BTF_KIND.ENUM ||
-        kind === BTF_KIND.ENUM64 || kind === BTF_KIND.DATASEC || kind === BTF_KIND.FLOAT) {
-        size = r.sizeOrType(cur);
+      const kind = kinds[cur];
+      if (kind === INT || kind === STRUCT || kind === UNION || kind === ENUM ||
+        kind === ENUM64 || kind === DATASEC || kind === FLOAT) {
+        size = w[off[cur]! + 2]!;
         break;
-      } else if (kind === BTF_KIND.PTR) {
+      } else if (kind === PTR) {
         size = this.ptrSize;
         break;
-      } else if (kind === BTF_KIND.TYPEDEF || kind === BTF_KIND.VOLATILE || kind === BTF_KIND.CONST ||
-        kind === BTF_KIND.RESTRICT || kind === BTF_KIND.VAR || kind === BTF_KIND.DECL_TAG || kind === BTF_KIND.TYPE_TAG) {
-        cur = r.sizeOrType(cur);
+      } else if (kind === TYPEDEF || kind === VOLATILE || kind === CONST ||
+        kind === RESTRICT || kind === VAR || kind === DECL_TAG || kind === TYPE_TAG) {
+        cur = w[off[cur]! + 2]!;
         continue;
-      } else if (kind === BTF_KIND.ARRAY) {
-        const n = r.w[r.data(cur) + 2]!;
+      } else if (kind === ARRAY) {
+        const n = w[off[cur]! + 5]!;
         if (nelems && n > Math.floor(0xffffffff / nelems)) break;
         nelems *= n;
-        cur = r.ref(cur);
+        cur = w[off[cur]! + 3]!;
         continue;
       }
       break;

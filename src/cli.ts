@@ -3,6 +3,8 @@
 // Each object lives in its own module under cli/ (gen.ts, btf.ts, prog.ts, map.ts, link.ts, feature.ts),
 // exporting `run(args, opts): Promise<number>`, so that adding a verb touches no shared file.
 
+import { writeSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { BpfError } from './errors.js';
 
 export interface CliOptions {
@@ -10,6 +12,8 @@ export interface CliOptions {
   pretty: boolean;
   out: (text: string) => void;
   err: (text: string) => void;
+  /** Writes raw bytes to stdout (big outputs skip the string round trip); `out` is used when absent. */
+  outBytes?: (bytes: Uint8Array) => void;
 }
 
 export type CliCommand = (args: string[], opts: CliOptions) => Promise<number>;
@@ -21,9 +25,10 @@ const USAGE = `Usage: tsbpf [--json|-j] [--pretty|-p] OBJECT COMMAND ...
   e.g.    tsbpf gen skeleton FILE.bpf.o [name NAME]
           tsbpf btf dump file /sys/kernel/btf/vmlinux format c`;
 
-export async function main(argv: string[], io: Pick<CliOptions, 'out' | 'err'> = {
+export async function main(argv: string[], io: Pick<CliOptions, 'out' | 'err' | 'outBytes'> = {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
+  outBytes: writeStdout,
 }): Promise<number> {
   const opts: CliOptions = { json: false, pretty: false, ...io };
   const args: string[] = [];
@@ -65,6 +70,28 @@ export async function main(argv: string[], io: Pick<CliOptions, 'out' | 'err'> =
   }
 }
 
+/**
+ * Writes to fd 1 directly with write(2), without initializing process.stdout (a stream, loaded on first
+ * use): `btf dump` writes megabytes in one go. A non-blocking stdout that fills up hands the rest to
+ * process.stdout, which waits for it; a closed reader (EPIPE, e.g. `| head`) ends the output quietly.
+ */
+function writeStdout(bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) {
+    try {
+      off += writeSync(1, bytes, off, bytes.length - off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') {
+        process.stdout.write(bytes.subarray(off));
+        return;
+      }
+      if (code === 'EPIPE') return;
+      throw e;
+    }
+  }
+}
+
 function usage(io: Pick<CliOptions, 'out' | 'err'>, code: number): number {
   (code ? io.err : io.out)(`${USAGE}\n`);
   return code;
@@ -73,6 +100,10 @@ function usage(io: Pick<CliOptions, 'out' | 'err'>, code: number): number {
 // Run when executed directly (node dist/src/cli.js, or tsx src/cli.ts), not when imported by tests.
 const invoked = process.argv[1] ?? '';
 if (/[\\/]cli\.(ts|js)$/.test(invoked)) {
+  // A short-lived process: TurboFan's inlining costs more compile time than it saves here (vmlinux's
+  // `btf dump format c` uses ~15% less CPU without it, and no more wall time; bench/btf-dump.ts).
+  // Compiles run on a second thread, which a busy machine may not have spare.
+  setFlagsFromString('--no-turbo-inlining');
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   }, (e: unknown) => {

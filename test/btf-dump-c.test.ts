@@ -8,8 +8,9 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Btf, BtfDumper, BTF_KIND, dumpC } from '../btf/index.js';
+import { Btf, BtfDumper, BTF_KIND, dumpC, VMLINUX_H_FOOTER, VMLINUX_H_HEADER, type BtfType } from '../btf/index.js';
 import { ElfFile } from '../elf/index.js';
+import { ParseError } from '../src/errors.js';
 import { main } from '../src/cli.js';
 import { BUILD_DIR, compileBpf, haveCommand } from './support/compile.js';
 import { compileFixture, firstDiff } from './btf-fixtures/support.js';
@@ -170,6 +171,93 @@ test('CLI errors: bad source, bad format, missing file, JSON for C', async () =>
   assert.match(err, "unrecognized BTF source specifier: 'nope'");
   [code] = await cli('--json', 'btf', 'dump', 'file', VMLINUX, 'format', 'c');
   assert.is(code, 1);
+});
+
+// ---- malformed BTF (fuzz findings, issue #8): an error naming the type, in bounded time and memory --
+
+const INT = { kind: BTF_KIND.INT, name: 'int', size: 4, encoding: { signed: true, char: false, bool: false }, bitOffset: 0, bits: 32 } as const;
+
+/** BTF made of `types`, ids from 1 in order (a type may refer to a later id, to build loops). */
+function build(...types: BtfType[]): Btf {
+  const b = Btf.create();
+  for (const t of types) b.addType(t);
+  return Btf.parse(b.encode());
+}
+
+function member(name: string, type: number, bitOffset = 0, bitfieldSize = 0) {
+  return { name, type, bitOffset, bitfieldSize };
+}
+
+/** dumpC must throw a ParseError whose message matches `re`. */
+function dumpFails(btf: Btf, re: RegExp): void {
+  try {
+    dumpC(btf);
+  } catch (e) {
+    assert.instance(e, ParseError, String(e));
+    assert.match((e as Error).message, re);
+    return;
+  }
+  assert.unreachable('dumpC returned');
+}
+
+test('type loops: libbpf\'s "unsatisfiable type cycle" error naming the type, never a stack overflow', () => {
+  // 1 int, 2 typedef a → 3 typedef b → 2, used by struct s (4).
+  dumpFails(build(INT, { kind: BTF_KIND.TYPEDEF, name: 'a', type: 3 }, { kind: BTF_KIND.TYPEDEF, name: 'b', type: 2 },
+    { kind: BTF_KIND.STRUCT, name: 's', size: 4, kflag: false, members: [member('x', 2)] }), /unsatisfiable type cycle, id:\[2\]/);
+  // A struct embedding itself through an array of a typedef: libbpf's -ELOOP at the struct (3).
+  dumpFails(build(INT, { kind: BTF_KIND.TYPEDEF, name: 't', type: 3 },
+    { kind: BTF_KIND.STRUCT, name: 's', size: 8, kflag: false, members: [member('arr', 4)] },
+    { kind: BTF_KIND.ARRAY, name: '', type: 2, indexType: 1, nelems: 2 }), /unsatisfiable type cycle, id:\[3\]/);
+  // Pointers only (2 → 3 → 2), modifiers only (2 → 3 → 2), an array of itself, a prototype taking itself.
+  dumpFails(build(INT, { kind: BTF_KIND.PTR, name: '', type: 3 }, { kind: BTF_KIND.PTR, name: '', type: 2 },
+    { kind: BTF_KIND.STRUCT, name: 's', size: 8, kflag: false, members: [member('p', 2)] }), /unsatisfiable type cycle, id:\[2\]/);
+  dumpFails(build(INT, { kind: BTF_KIND.CONST, name: '', type: 3 }, { kind: BTF_KIND.VOLATILE, name: '', type: 2 },
+    { kind: BTF_KIND.TYPEDEF, name: 'cv', type: 2 }), /unsatisfiable type cycle, id:\[2\]/);
+  dumpFails(build(INT, { kind: BTF_KIND.ARRAY, name: '', type: 2, indexType: 1, nelems: 1 },
+    { kind: BTF_KIND.TYPEDEF, name: 'arr', type: 2 }), /unsatisfiable type cycle, id:\[2\]/);
+  dumpFails(build(INT, { kind: BTF_KIND.FUNC_PROTO, name: '', returnType: 1, params: [member('f', 2)] },
+    { kind: BTF_KIND.TYPEDEF, name: 'fn', type: 2 }), /unsatisfiable type cycle, id:\[2\]/);
+  // emitTypeDecl does not order first: the declaration chain itself is bounded.
+  const ptrLoop = build(INT, { kind: BTF_KIND.PTR, name: '', type: 3 }, { kind: BTF_KIND.PTR, name: '', type: 2 });
+  assert.throws(() => new BtfDumper(ptrLoop).emitTypeDecl(2, { fieldName: 'p' }), (e: unknown) => e instanceof ParseError && /loops/.test((e as Error).message));
+  // A loop through a pointer to a named struct is C's ordinary self-reference.
+  assert.is(dumpC(build(INT, { kind: BTF_KIND.PTR, name: '', type: 3 },
+    { kind: BTF_KIND.STRUCT, name: 'node', size: 16, kflag: false, members: [member('next', 2), member('v', 1, 64)] })),
+  `${VMLINUX_H_HEADER}struct node {\n\tstruct node *next;\n\tint v;\n};\n\n${VMLINUX_H_FOOTER}`);
+});
+
+test('deep type chains: an error past the depth limit instead of a stack overflow; ordinary depths dump', () => {
+  // Typedef t0 (id 2) → t1 → … → int: ordering t0 first recurses through the whole chain.
+  const chain = (n: number): BtfType[] => [INT, ...Array.from({ length: n }, (_, i): BtfType => ({ kind: BTF_KIND.TYPEDEF, name: `t${i}`, type: i === n - 1 ? 1 : i + 3 }))];
+  dumpFails(build(...chain(20000)), /BTF type \[\d+\]: type chain deeper than/);
+  const ok = dumpC(build(...chain(200)));
+  assert.match(ok, '\n\ntypedef int t199;\n\ntypedef t199 t198;\n\n');
+  assert.match(ok, 'typedef t1 t0;\n\n#ifndef BPF_NO_PRESERVE_ACCESS_INDEX');
+});
+
+test('huge member offsets, struct sizes and array sizes: bounded (an error naming the struct, or the output)', () => {
+  // A struct of 4 GiB without members, a member 512 MiB in, a bitfield at the 24-bit offset limit.
+  dumpFails(build(INT, { kind: BTF_KIND.STRUCT, name: 'huge', size: 0xffffffff, kflag: false, members: [] }), /BTF type \[2\].*gap of 34359738360 bits/);
+  dumpFails(build(INT, { kind: BTF_KIND.STRUCT, name: 'far', size: 4, kflag: false, members: [member('x', 1, 0xfffffff0)] }), /BTF type \[2\].*gap/);
+  dumpFails(build(INT, { kind: BTF_KIND.STRUCT, name: 'bf', size: 4, kflag: true, members: [member('x', 1, 0xfffff0, 3)] }), /BTF type \[2\].*gap/);
+  // An array too big to size prints as declared and counts as 0 bytes, so `b` gets padding, as in libbpf.
+  const arr = dumpC(build(INT, { kind: BTF_KIND.ARRAY, name: '', type: 1, indexType: 1, nelems: 0xffffffff },
+    { kind: BTF_KIND.STRUCT, name: 'big', size: 8, kflag: false, members: [member('a', 2), member('b', 1, 32)] }));
+  assert.match(arr, 'struct big {\n\tint a[4294967295];\n\tint: 32;\n\tint b;\n};');
+  // A page-aligned member (vmlinux has them) still gets its padding: 511 `long: 64;` lines.
+  const page = dumpC(build(INT, { kind: BTF_KIND.STRUCT, name: 'pg', size: 4100, kflag: false, members: [member('a', 1), member('b', 1, 4096 * 8)] }));
+  assert.is(page.split('\tlong: 64;\n').length - 1, 511);
+});
+
+test('exponential type graphs: a bounded error, not minutes of work or gigabytes of output', () => {
+  // Prototypes 2..41, each taking the next one twice (2^40 paths), behind a typedef.
+  const protos = Array.from({ length: 40 }, (_, i): BtfType => ({ kind: BTF_KIND.FUNC_PROTO, name: '', returnType: 1, params: [member('a', i + 3), member('b', i + 3)] }));
+  protos.push({ kind: BTF_KIND.FUNC_PROTO, name: '', returnType: 1, params: [] });
+  dumpFails(build(INT, ...protos, { kind: BTF_KIND.TYPEDEF, name: 'fn', type: 2 }), /expands past|outgrows/);
+  // Anonymous structs 3..42, each embedding the next one twice, inside a named struct: printed inline.
+  const anon = Array.from({ length: 40 }, (_, i): BtfType => ({ kind: BTF_KIND.STRUCT, name: '', size: 4, kflag: false, members: [member('a', i + 4), member('b', i + 4)] }));
+  anon.push({ kind: BTF_KIND.STRUCT, name: '', size: 4, kflag: false, members: [member('x', 1)] });
+  dumpFails(build(INT, { kind: BTF_KIND.STRUCT, name: 'outer', size: 4, kflag: false, members: [member('in', 3)] }, ...anon), /expands past|outgrows/);
 });
 
 test.run();

@@ -115,8 +115,10 @@ export async function run(args: string[], opts: CliOptions): Promise<number> {
     // The other byte order: the Btf parser swaps it.
     const types = RawTypes.fromBytes(raw, baseRaw) ??
       await readBtfFile(path, baseFile === undefined ? undefined : await readBtfFile(baseFile));
-    // One flat string (the header and footer are in the bytes): written out with a single copy.
-    opts.out(new TextDecoder().decode(dumpCBytes(types)));
+    // The header, types and footer in one buffer of bytes, written out as they are.
+    const bytes = dumpCBytes(types);
+    if (opts.outBytes) opts.outBytes(bytes);
+    else opts.out(new TextDecoder().decode(bytes));
     return 0;
   }
   const btf = await readBtfFile(path, baseFile === undefined ? undefined : await readBtfFile(baseFile));
