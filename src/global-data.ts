@@ -23,6 +23,11 @@ export class GlobalData {
   private region: MappedRegion | undefined;
   /** The image while no mapping exists (plain memory: most objects never need a view before load). */
   private image: Uint8Array | undefined;
+  /**
+   * Whether the image may hold a non-zero byte. A .bss image is all zeros and its size is not backed by
+   * file bytes (SHT_NOBITS), so copying it into fresh (already zero) memory would only commit pages.
+   */
+  private imageDirty: boolean;
   private liveFrozen = false;
   private closedReason: string | undefined;
   /** Whether the image is now the kernel map's memory (false for maps that are not mmapable). */
@@ -31,7 +36,8 @@ export class GlobalData {
   constructor(size: number, initial: Uint8Array | undefined) {
     this.size = size;
     this.image = new Uint8Array(size);
-    if (initial) this.image.set(initial.subarray(0, size));
+    this.imageDirty = initial !== undefined && initial.length > 0;
+    if (this.imageDirty) this.image.set(initial!.subarray(0, size));
   }
 
   /** True when `bytes` can give zero-copy views (false under Electron or TSBPF_FORCE_COPY). */
@@ -66,7 +72,7 @@ export class GlobalData {
       }
       // The first view: move the image into anonymous shared memory that load can map the map over.
       this.region = MappedRegion.anonymous(this.mappedSize());
-      this.region.bytes.set(this.image!);
+      if (this.imageDirty) this.region.write(0, this.image!);
       this.image = undefined;
     }
     return this.region.bytes.subarray(0, this.size);
@@ -86,7 +92,10 @@ export class GlobalData {
     if (this.liveFrozen) throw new StateError('read-only global data (.rodata, .kconfig) cannot be written after load', { cmd: 'global data' });
     this.bounds(offset, src.length);
     if (this.region) this.region.write(offset, src);
-    else this.image!.set(src, offset);
+    else {
+      this.image!.set(src, offset);
+      this.imageDirty = true;
+    }
   }
 
   /** The current image, copied: what load writes into the map. */
@@ -113,6 +122,11 @@ export class GlobalData {
     this.live = true;
   }
 
+  /**
+   * Ends access: every method throws from now on. The mapping and the kernel memory behind it are
+   * released now; only when a zero-copy view was handed out does an empty placeholder range stay until
+   * that view is garbage collected (syscalls/mmap.ts explains why).
+   */
   close(reason = 'the object was closed'): void {
     if (this.closedReason) return;
     this.closedReason = reason;

@@ -3,10 +3,21 @@
 //
 // Two hazards shape this module (node-koffi.md §2):
 // 1. Touching a koffi.view ArrayBuffer after munmap() is a SIGSEGV, and Node 20 cannot detach
-//    an external ArrayBuffer. So close() never unmaps a range a view may still point to: it
-//    replaces it in place with a private anonymous RW mapping (MAP_FIXED), which drops the
-//    reference on the BPF map while stale views read zeros. The real munmap() runs when the view's
-//    ArrayBuffer is garbage collected (FinalizationRegistry).
+//    an external ArrayBuffer (no ArrayBuffer.prototype.transfer; structuredClone copies). So what
+//    close() does depends on whether a view ever left this class:
+//    - never handed out (`bytes` not called: most global data, which is reached through read/write
+//      and the scalar accessors): the only view is private and dropped here, so close() unmaps at
+//      once. Deterministic: the address range, the VMA and the kernel memory are all gone.
+//    - handed out (global data `initialValue`, skeleton fields, ring/perf buffer records): user
+//      code may still hold it, so the range cannot be unmapped. close() replaces it in place with
+//      a private anonymous read-write mapping (MAP_FIXED). That drops the mapping's reference on
+//      the BPF map or shm object at once, so the kernel memory (and shmem RSS) is freed by close,
+//      not by the GC; what remains is an address range with no pages (a stale view reads zeros;
+//      a stale write dirties at most that range), and the kernel usually merges it into a
+//      neighbouring anonymous VMA. It must stay writable: a read-only or PROT_NONE range would turn a
+//      stale write or read into SIGSEGV. The range itself is unmapped once the ArrayBuffer is
+//      garbage collected (FinalizationRegistry), when no JS can reach it any more.
+//    mappingCounts() tells how many regions are live and how many are retired awaiting the GC.
 // 2. Electron's V8 memory cage forbids external ArrayBuffers and koffi.view aborts the process
 //    there. In copy mode (Electron, TSBPF_FORCE_COPY=1, or setZeroCopy(false)) no view is ever
 //    created: `bytes` is unavailable and read/write/readU32/… copy through memcpy instead.
@@ -56,14 +67,37 @@ export function setZeroCopy(enabled: boolean): void {
 
 // --- cleanup ---------------------------------------------------------------------------------------
 
-/** Zero-copy: unmap once the view's ArrayBuffer is unreachable (then no JS can touch it). */
-const viewFinalizer = new FinalizationRegistry<{ addr: number; length: number }>(({ addr, length }) => {
-  munmap(addr, length);
-});
-/** Copy mode: no views exist, so a leaked region can be unmapped as soon as it is unreachable. */
-const regionFinalizer = new FinalizationRegistry<{ addr: number; length: number }>(({ addr, length }) => {
-  munmap(addr, length);
-});
+/** One mapping's address range and what state it is in, shared with its finalizer. */
+interface RangeCell {
+  addr: number;
+  length: number;
+  state: 'live' | 'retired' | 'unmapped';
+}
+
+const counts = { live: 0, retired: 0 };
+
+/**
+ * Regions of this process: `live` (mapped and open), `retired` (closed while a view was handed out:
+ * an anonymous placeholder range, unmapped when the view is garbage collected). Exact, unlike
+ * /proc/self/maps, where the kernel merges neighbouring anonymous ranges.
+ */
+export function mappingCounts(): { live: number; retired: number } {
+  return { ...counts };
+}
+
+function release(cell: RangeCell): void {
+  if (cell.state === 'unmapped') return;
+  counts[cell.state]--;
+  cell.state = 'unmapped';
+  munmap(cell.addr, cell.length);
+}
+
+/**
+ * Unmaps once the region's view ArrayBuffer (zero-copy) or the region itself (copy mode: no view
+ * exists) is unreachable: then no JS can touch the range. Covers both retired ranges and regions
+ * never closed; close() unregisters the ones it unmaps itself.
+ */
+const finalizer = new FinalizationRegistry<RangeCell>(release);
 
 function doMmap(addr: number, length: number, prot: number, flags: number, fd: number, offset: number, what: string): number {
   const p = mmap(addr, length, prot, flags, fd, offset);
@@ -82,6 +116,9 @@ export class MappedRegion {
   #addr: number;
   #closed = false;
   #writable: boolean;
+  /** Whether `bytes` handed the view out: then close() cannot unmap (see the top of the file). */
+  #exposed = false;
+  #cell: RangeCell;
   #ab: ArrayBuffer | null = null;
   #bytes: Uint8Array | null = null;
   #dv: DataView | null = null;
@@ -94,15 +131,17 @@ export class MappedRegion {
     this.length = length;
     this.#writable = writable;
     this.zeroCopy = zeroCopy;
+    this.#cell = { addr, length, state: 'live' };
+    counts.live++;
     if (this.zeroCopy) {
       // One view per mapping: creating a view costs ~3 µs, so it is made once and cached.
       this.#ab = viewOf(addr, length);
       this.#bytes = new Uint8Array(this.#ab);
       this.#dv = new DataView(this.#ab);
-      viewFinalizer.register(this.#ab, { addr, length });
+      finalizer.register(this.#ab, this.#cell, this.#cell);
     } else {
       this.#scratch = Buffer.alloc(8);
-      regionFinalizer.register(this, { addr, length }, this);
+      finalizer.register(this, this.#cell, this.#cell);
     }
   }
 
@@ -133,13 +172,17 @@ export class MappedRegion {
     this.#writable = prot === 'rw';
   }
 
-  /** Zero-copy view of the whole region. Throws StateError after close() or in copy mode. */
+  /**
+   * Zero-copy view of the whole region. Throws StateError after close() or in copy mode. Once it
+   * has been asked for, close() can no longer unmap at once (the view may outlive the region).
+   */
   get bytes(): Uint8Array {
     this.#check();
     if (!this.#bytes) {
       throw new StateError('this region has no zero-copy view (copy mode: Electron, TSBPF_FORCE_COPY=1 or setZeroCopy(false)); ' +
         'use read()/write()');
     }
+    this.#exposed = true;
     return this.#bytes;
   }
 
@@ -227,22 +270,26 @@ export class MappedRegion {
   }
 
   /**
-   * Releases the mapping. Zero-copy: the range becomes private anonymous zero pages (stale
-   * views read zeros instead of crashing) and is unmapped when the view is collected. Copy mode:
-   * unmapped now. Idempotent.
+   * Releases the mapping and the kernel memory behind it. Unmapped now unless `bytes` handed a view
+   * out; then the range becomes private anonymous zero pages (stale views read zeros instead of
+   * crashing) and is unmapped when the view is collected. Idempotent.
    */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#ab) {
+    // Drop our references first: from here on no JS reaches the view through this object.
+    this.#ab = null;
+    this.#bytes = null;
+    this.#dv = null;
+    const cell = this.#cell;
+    if (this.#exposed) {
+      counts.live--;
+      counts.retired++;
+      cell.state = 'retired';
       doMmap(this.#addr, this.length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0, 'close (anonymous over)');
-      // Drop our references so the finalizer can run once user code drops its views too.
-      this.#ab = null;
-      this.#bytes = null;
-      this.#dv = null;
     } else {
-      regionFinalizer.unregister(this);
-      munmap(this.#addr, this.length);
+      finalizer.unregister(cell);
+      release(cell);
     }
   }
 

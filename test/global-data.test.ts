@@ -3,8 +3,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { BTF_KIND } from '../btf/index.js';
 import { BpfObject, StateError } from '../src/index.js';
+import { GlobalData } from '../src/global-data.js';
 import { compileBpf, REPO_ROOT } from './support/compile.js';
 
 const OBJ = compileBpf('globals');
@@ -131,6 +133,32 @@ test('after close, global data access throws and stale views do not crash the pr
   assert.is(r.status, 0, r.out);
   const res = JSON.parse(r.out.trim().split('\n').pop()!);
   assert.is(res.threw, true);
+});
+
+
+test('a zero-filled image (.bss) is not copied into its mapping: a 256 MiB view commits no memory', () => {
+  const shmemKb = (): number => Number(/RssShmem:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
+  const before = shmemKb();
+  const bss = new GlobalData(256 * 2 ** 20, undefined);
+  try {
+    const view = bss.bytes;
+    assert.is(view.length, 256 * 2 ** 20);
+    assert.is(view[view.length - 1], 0);
+    // Only the page read above may be resident: the 256 MiB image of zeros was not copied in.
+    assert.ok(shmemKb() - before < 16 * 1024, `RssShmem grew by ${shmemKb() - before} KiB`);
+  } finally {
+    bss.close();
+  }
+  // A non-zero image is copied, of course.
+  const data = new GlobalData(8, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
+  data.write(0, Uint8Array.of(9));
+  assert.equal([...data.bytes], [9, 2, 3, 4, 5, 6, 7, 8]);
+  data.close();
+  // Written before the first view: copied too.
+  const w = new GlobalData(8, undefined);
+  w.write(4, Uint8Array.of(7));
+  assert.equal([...w.bytes], [0, 0, 0, 0, 7, 0, 0, 0]);
+  w.close();
 });
 
 test.run();

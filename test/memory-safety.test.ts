@@ -173,6 +173,29 @@ test('many open/load/close cycles keeping every view: after GC, all the stale vi
   assert.equal(out, { views: 120, nonZero: 0, liveFds: 0 });
 });
 
+test('close() frees the BPF map behind a .bss view the user still holds, without waiting for the GC', () => {
+  const out = child(`
+    const obj = BpfObject.open(OBJ.globals);
+    await obj.load();
+    const bss = obj.maps.get('.bss')!;
+    const id = S.mapInfo(bss.fd).id;
+    const view = bss.initialValue;             // held until the end: the GC cannot collect it
+    view[0] = 9;
+    const listed = () => { for (let i = S.getNextId('map', 0); i; i = S.getNextId('map', i)) if (i === id) return true; return false; };
+    out.listedBefore = listed();
+    obj.close();
+    out.apiThrows = throwsState(() => bss.globalData!.read(0, 1));
+    // Freed maps leave the id list after an RCU grace period.
+    let gone = false;
+    for (let i = 0; i < 100 && !(gone = !listed()); i++) await new Promise((r) => setTimeout(r, 50));
+    out.mapFreed = gone;
+    out.staleRead = view[0];
+    view[0] = 1;                               // no crash: an anonymous placeholder, not the map
+    out.viewStillHeld = view.length > 0;
+  `);
+  assert.equal(out, { listedBefore: true, apiThrows: true, mapFreed: true, staleRead: 0, viewStillHeld: true });
+});
+
 test('perf buffer: record bytes kept past close() read zeros and can be written without a crash; the record API throws', () => {
   const out = child(`
     const obj = BpfObject.open(OBJ.perf);

@@ -191,6 +191,60 @@ test('zero-copy: views taken before remap see kernel memory; stale views read ze
   });
 });
 
+test('close() unmaps at once when no view was handed out; otherwise it drops the map at once and unmaps the placeholder on GC', () => {
+  const mmapUrl = pathToFileURL(join(ROOT, 'syscalls/mmap.ts')).href;
+  const out = lastJson(runChild(`
+    import { readFileSync } from 'node:fs';
+    import { mappingCounts } from '${mmapUrl}';
+    const len = 4096;
+    const m = S.mapCreate({ mapType: S.BPF_MAP_TYPE.ARRAY, keySize: 4, valueSize: 8, maxEntries: 512,
+      mapFlags: S.MAP_FLAGS.MMAPABLE, name: 'mmc' });
+    // The line of /proc/self/maps whose range holds addr (the kernel may merge a placeholder with a neighbour).
+    const lineAt = (addr: bigint) => readFileSync('/proc/self/maps', 'utf8').split('\\n').find((l: string) => {
+      const r = /^([0-9a-f]+)-([0-9a-f]+)/.exec(l);
+      return !!r && BigInt('0x' + r[1]) <= addr && addr < BigInt('0x' + r[2]);
+    });
+    const out: Record<string, unknown> = { start: mappingCounts() };
+    // Used only through read/write/readU64: no view leaves the region.
+    const quiet = S.MappedRegion.mapFd(m.fd, len, 'rw');
+    quiet.writeU64(8, 99n);
+    out.quietRead = String(quiet.readU64(8));
+    out.quietLine = lineAt(quiet.address)?.endsWith('anon_inode:bpf-map');
+    out.withQuiet = mappingCounts();
+    quiet.close();
+    out.quietGone = lineAt(quiet.address) === undefined;
+    out.afterQuiet = mappingCounts();
+    // A view handed out: close() must leave a range behind, but not the map.
+    let exposed: S.MappedRegion | null = S.MappedRegion.mapFd(m.fd, len, 'rw');
+    const addr = exposed.address;
+    let view: Uint8Array | null = exposed.bytes;
+    out.viewBefore = String(new DataView(view.buffer).getBigUint64(8, true));
+    exposed.close();
+    out.afterExposed = mappingCounts();
+    const line = lineAt(addr);
+    out.placeholderIsAnonymous = !!line && !line.includes('bpf-map');
+    out.staleRead = String(new DataView(view.buffer).getBigUint64(8, true));
+    view = null; exposed = null;
+    for (let i = 0; i < 30 && mappingCounts().retired; i++) { (globalThis as any).gc(); await new Promise((res) => setTimeout(res, 20)); }
+    out.afterGc = mappingCounts();
+    m.close();
+    console.log(JSON.stringify(out));
+  `));
+  assert.equal(out, {
+    start: { live: 0, retired: 0 },
+    quietRead: '99',
+    quietLine: true,
+    withQuiet: { live: 1, retired: 0 },
+    quietGone: true,
+    afterQuiet: { live: 0, retired: 0 },
+    viewBefore: '99',
+    afterExposed: { live: 0, retired: 1 },
+    placeholderIsAnonymous: true,
+    staleRead: '0',
+    afterGc: { live: 0, retired: 0 },
+  });
+});
+
 test('in-process: setZeroCopy(false) switches new regions to copy mode', () => {
   const was = S.zeroCopyEnabled();
   try {
