@@ -4,6 +4,7 @@ export { BpfObject, type OpenOptions } from './object.js';
 export { Program, type TestRunOptions, type TestRunResult } from './program.js';
 export { BpfMap, UPDATE, type BatchOptions, type BatchResult } from './map.js';
 export { GlobalData } from './global-data.js';
+export { StructOps, type StructOpsFunc } from './struct-ops.js';
 export {
   BpfError, ParseError, SyscallError, NotSupportedError, KeyNotFoundError, VerifierError, StateError, errnoName,
   type BpfErrorOptions,

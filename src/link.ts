@@ -17,7 +17,7 @@ import { BpfError, NotSupportedError, StateError } from './errors.js';
 
 export type LinkKind =
   | 'tracepoint' | 'raw_tracepoint' | 'tracing' | 'lsm' | 'freplace'
-  | 'kprobe' | 'kretprobe' | 'uprobe' | 'uretprobe' | 'kprobe_multi' | 'uprobe_multi' | 'perf_event'
+  | 'kprobe' | 'kretprobe' | 'uprobe' | 'uretprobe' | 'usdt' | 'kprobe_multi' | 'uprobe_multi' | 'perf_event'
   | 'xdp' | 'tcx' | 'tc' | 'netkit' | 'cgroup' | 'socket_filter' | 'netns' | 'sockmap' | 'netfilter'
   | 'iter' | 'struct_ops';
 
@@ -29,8 +29,10 @@ export type LinkKind =
  * - 'netlink': XDP or tc attached through rtnetlink
  * - 'prog_attach': BPF_PROG_ATTACH (cgroups, sockmaps, flow dissector without links)
  * - 'setsockopt': SO_ATTACH_BPF on a socket
+ * - 'map_update': a struct_ops map without BPF_F_LINK, registered by writing its value (undone by
+ *   deleting it)
  */
-export type LinkMechanism = 'bpf_link' | 'perf_link' | 'perf_ioctl' | 'netlink' | 'prog_attach' | 'setsockopt';
+export type LinkMechanism = 'bpf_link' | 'perf_link' | 'perf_ioctl' | 'netlink' | 'prog_attach' | 'setsockopt' | 'map_update';
 
 /** @internal What an attach function hands over to a Link. */
 export interface LinkParts {
@@ -52,6 +54,8 @@ export interface LinkParts {
   cleanup?: () => void;
   /** Replaces the program of an attachment that is not a BPF link. */
   update?: (newProgFd: number, oldProgFd: number | undefined) => void;
+  /** Struct_ops links: switches the link to another struct_ops map (bpf_link__update_map). */
+  updateMap?: (map: unknown) => void;
   /** The attachment outlives the process unless undone (netlink, PROG_ATTACH, tracefs events). */
   outlivesProcess?: boolean;
 }
@@ -389,6 +393,21 @@ export class Link {
     throw new NotSupportedError(`${s.describe()} cannot be updated in place (attached with ${s.parts.mechanism}); attach the new program and close this link`, {
       errno: 95, cmd: 'BPF_LINK_UPDATE',
     });
+  }
+
+  /**
+   * Struct_ops links (from map.attachStructOps() on a .struct_ops.link map): switches the link to
+   * another loaded struct_ops map of the same struct type, atomically (libbpf's bpf_link__update_map).
+   */
+  updateMap(map: object): void {
+    const s = this.#s;
+    if (s.closed) throw new StateError(`${s.describe()} is closed`, { cmd: 'link update' });
+    if (!s.parts.updateMap) {
+      throw new NotSupportedError(`${s.describe()} is not a struct_ops BPF link, so it has no map to update`, {
+        errno: 22, cmd: 'BPF_LINK_UPDATE', advice: 'only links of struct_ops maps declared in SEC(".struct_ops.link") can switch maps',
+      });
+    }
+    s.parts.updateMap(map);
   }
 
   /** What the kernel reports about this BPF link (BPF_OBJ_GET_INFO_BY_FD). */

@@ -25,6 +25,7 @@ import { MAP_FLAG, MAP_TYPE, mapTypeTakesNoBtf } from './spec/map-types.js';
 import type { MapSpec, ProgramSpec } from './spec/types.js';
 import { sectionTarget } from './section-defs.js';
 import { resolveFreplaceTarget } from './attach/freplace.js';
+import { createStructOpsMap, fillStructOpsProgramFds, prepareStructOps, unreferencedStructOpsProgram, type StructOpsTarget } from './struct-ops.js';
 
 const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
 
@@ -54,6 +55,9 @@ export function loadObject(obj: BpfObject): void {
   // Kfuncs in kernel modules are called through fd_array indexes (libbpf's obj->fd_array, every program).
   const fdArray = ksyms.fdArray && Int32Array.from(ksyms.fdArray);
 
+  // Struct_ops maps: kernel types, values and which struct_ops programs load (src/struct-ops.ts).
+  const structOps: Map<string, StructOpsTarget> = spec.maps.some((m) => m.structOps) ? prepareStructOps(obj) : new Map();
+
   const btfFd = loadObjectBtf(obj);
 
   for (const map of obj.maps.values()) createMap(obj, map, btfFd);
@@ -78,6 +82,8 @@ export function loadObject(obj: BpfObject): void {
   for (const prog of obj.programs.values()) {
     prog.markLoadAttempted();
     if (!prog.autoload) continue;
+    const so = structOps.get(prog.name);
+    if (!so && prog.spec.progType === 'BPF_PROG_TYPE_STRUCT_OPS') throw withContext(unreferencedStructOpsProgram(prog.spec), { program: prog.name });
     const linked = linkProgram(spec, prog.spec, withExt, core);
     applyRelocations(obj, linked, ksyms);
     prog.linked = linked;
@@ -89,13 +95,14 @@ export function loadObject(obj: BpfObject): void {
     }
     // freplace (EXT) programs are loaded against another program's BTF (src/attach/freplace.ts).
     const extTarget = prog.spec.progType === 'BPF_PROG_TYPE_EXT' ? resolveFreplaceTarget(prog, prog.attachTargetSpec) : undefined;
-    const attachTarget: { id: number; objFd?: number } | undefined = extTarget
+    const attachTarget: { id: number; objFd?: number } | undefined = extTarget ?? so
       ?? (prog.spec.sectionDef?.flags.attachBtf ? resolveAttachBtfId(obj, prog.spec) : undefined);
     const logLevel = prog.logLevel || obj.options.kernelLogLevel || 0;
     try {
       const r = progLoadWithLog({
         progType: PROG_TYPE[prog.spec.progType] ?? 0,
-        expectedAttachType: prog.spec.expectedAttachType ? (ATTACH_TYPE[prog.spec.expectedAttachType] ?? 0) : 0,
+        // Struct_ops programs: the index of their member in the kernel struct.
+        expectedAttachType: so ? so.memberIndex : prog.spec.expectedAttachType ? (ATTACH_TYPE[prog.spec.expectedAttachType] ?? 0) : 0,
         insns: linked.insns,
         license: spec.license,
         kernVersion: spec.kernVersion || kernelVersionCode(),
@@ -123,6 +130,7 @@ export function loadObject(obj: BpfObject): void {
     }
   }
 
+  if (structOps.size) fillStructOpsProgramFds(obj, (name) => obj.programs.get(name)!.fd);
   for (const map of obj.maps.values()) {
     if (map.spec.type === MAP_TYPE.PROG_ARRAY) fillSlots(obj, map, (name) => obj.programs.get(name)?.loaded ? obj.programs.get(name)!.fd : undefined, 'program');
   }
@@ -164,6 +172,10 @@ function loadObjectBtf(obj: BpfObject): number | undefined {
 function createMap(obj: BpfObject, map: BpfMap, btfFd: number | undefined): void {
   const s = map.spec;
   try {
+    if (map.structOps) {
+      if (map.structOps.autocreate) map.fdOwner = createStructOpsMap(map, btfFd);
+      return;
+    }
     if (s.type === MAP_TYPE.PERF_EVENT_ARRAY && s.maxEntries === 0) s.maxEntries = possibleCpus();
     if (s.pinning === 1) {
       const path = `${obj.options.pinRootPath ?? DEFAULT_PIN_ROOT}/${s.name}`;
@@ -401,6 +413,12 @@ function explainProgLoad(e: unknown, p: ProgramSpec): unknown {
       errno: e.errno, syscall: e.syscall, cmd: e.cmd, log: e.log, cause: e,
       advice: 'kernels built without CONFIG_KALLSYMS_ALL keep no addresses for data symbols, so typed data ksyms cannot be used there; ' +
         'read the value another way (a helper, a kfunc, or a field reached from the current task)',
+    });
+  }
+  if (e.errno === 524 && p.progType === 'BPF_PROG_TYPE_STRUCT_OPS') {
+    return new NotSupportedError(`the kernel refused to load struct_ops program '${p.name}' (ENOTSUPP, errno 524${emptyLog ? ', with an empty verifier log' : ''}): this kernel does not support it as a member of its struct_ops type`, {
+      errno: 524, syscall: 'bpf', cmd: 'BPF_PROG_LOAD', log: e.log, cause: e,
+      advice: 'the kernel gives ENOTSUPP when the attach target (attach_btf_id) is missing or is not a struct_ops type it supports; check that the struct is registrable on this kernel (bpftool struct_ops list shows registered ones)',
     });
   }
   if (e.errno === 1 && emptyLog && p.progType === 'BPF_PROG_TYPE_EXT' && process.geteuid?.() === 0) {

@@ -6,6 +6,8 @@ import {
 } from '../syscalls/index.js';
 import { BpfError, StateError, withContext } from './errors.js';
 import type { GlobalData } from './global-data.js';
+import type { Link } from './link.js';
+import { attachStructOps, type StructOps } from './struct-ops.js';
 import { isKeylessMapType, isPerCpuMapType, MAP_TYPE } from './spec/map-types.js';
 import type { MapSpec } from './spec/types.js';
 import { unlinkSync } from 'node:fs';
@@ -32,6 +34,11 @@ export class BpfMap {
   /** @internal */ readonly spec: MapSpec;
   /** @internal */ fdOwner: Fd | undefined;
   /** @internal */ readonly globalData: GlobalData | undefined;
+  /**
+   * Struct_ops maps (SEC(".struct_ops"), SEC(".struct_ops.link")): the object's struct, which program
+   * each function pointer names, autocreate and autoattach. Undefined for other maps.
+   */
+  readonly structOps: StructOps | undefined;
   private readonly objectName: string;
   private closed = false;
   private pinnedAt: string | undefined;
@@ -40,17 +47,33 @@ export class BpfMap {
   private scratch: Uint8Array | undefined;
 
   /** @internal */
-  constructor(spec: MapSpec, objectName: string, globalData: GlobalData | undefined) {
+  constructor(spec: MapSpec, objectName: string, globalData: GlobalData | undefined, structOps?: StructOps) {
     this.spec = spec;
     this.name = spec.name;
     this.objectName = objectName;
     this.globalData = globalData;
+    this.structOps = structOps;
   }
 
   /** The map fd; throws before load. */
   get fd(): number {
-    if (!this.fdOwner) throw this.stateError(this.closed ? 'the map is closed' : 'the object is not loaded yet');
+    if (!this.fdOwner) {
+      const notCreated = this.structOps && !this.structOps.autocreate && this.structOps.kernel === undefined && !this.closed;
+      throw this.stateError(this.closed ? 'the map is closed' : notCreated ? 'the map is not created: autocreate is off (SEC("?.struct_ops"))' : 'the object is not loaded yet');
+    }
     return this.fdOwner.fd;
+  }
+
+  /**
+   * Struct_ops maps: registers the struct_ops with the kernel (libbpf's bpf_map__attach_struct_ops).
+   * Closing the Link unregisters it. obj.attach() does this for every struct_ops map with autoattach.
+   */
+  attachStructOps(): Link {
+    try {
+      return attachStructOps(this);
+    } catch (e) {
+      throw withContext(e, { object: this.objectName, map: this.name });
+    }
   }
 
   get loaded(): boolean {
@@ -86,7 +109,7 @@ export class BpfMap {
   }
   /** True for maps backing global data (.data, .rodata, .bss, .kconfig, and their .foo variants). */
   get isGlobalData(): boolean {
-    return this.spec.origin !== 'user';
+    return this.spec.origin !== 'user' && this.spec.origin !== 'struct_ops';
   }
 
   set maxEntries(n: number) {
@@ -114,14 +137,22 @@ export class BpfMap {
    * the same memory is the live map for .data/.bss. Copy mode (Electron): a copy; use setInitialValue.
    */
   get initialValue(): Uint8Array {
+    // Struct_ops: the object's struct (libbpf's shadow data), read at load to build the kernel value.
+    if (this.structOps) return this.structOps.data;
     const gd = this.globalData;
-    if (!gd) throw this.error('only global data maps (.data, .rodata, .bss, .kconfig) have an initial value');
+    if (!gd) throw this.error('only global data maps (.data, .rodata, .bss, .kconfig) and struct_ops maps have an initial value');
     return gd.zeroCopy ? gd.bytes : gd.snapshot();
   }
 
   setInitialValue(value: Uint8Array): void {
+    if (this.structOps) {
+      this.beforeLoad('initial value');
+      if (value.length !== this.structOps.data.length) throw this.error(`initial value size ${value.length} != struct ${this.structOps.typeName} size ${this.structOps.data.length}`);
+      this.structOps.data.set(value);
+      return;
+    }
     const gd = this.globalData;
-    if (!gd) throw this.error('only global data maps have an initial value');
+    if (!gd) throw this.error('only global data maps and struct_ops maps have an initial value');
     if (this.spec.origin === 'kconfig') throw this.error('.kconfig is filled by the loader and cannot be set');
     this.beforeLoad('initial value');
     if (value.length !== gd.size) throw this.error(`initial value size ${value.length} != map value size ${gd.size}`);

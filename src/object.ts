@@ -11,6 +11,7 @@ import { loadObject } from './loader.js';
 import { attachObject, detachObject, type AttachSummary } from './attach/auto.js';
 import type { Link } from './link.js';
 import { parseObject } from './spec/parse-object.js';
+import { StructOps } from './struct-ops.js';
 import type { ObjectSpec } from './spec/types.js';
 import type { Fd } from '../syscalls/index.js';
 
@@ -66,7 +67,7 @@ export class BpfObject {
   readonly programs: Map<string, Program>;
   /** Maps by name: user maps by variable name, global data maps by ELF section name ('.bss', '.rodata', ...). */
   readonly maps: Map<string, BpfMap>;
-  /** Links made by attach(), by program name; detach() and close() close them. */
+  /** Links made by attach(), by program name (struct_ops maps: by map name); detach() and close() close them. */
   readonly links = new Map<string, Link>();
   /** @internal */ readonly spec: ObjectSpec;
   /** @internal */ readonly options: OpenOptions;
@@ -85,8 +86,8 @@ export class BpfObject {
     this.maps = new Map();
     try {
       for (const m of spec.maps) {
-        const gd = m.origin === 'user' ? undefined : new GlobalData(m.valueSize, m.initialData);
-        this.maps.set(m.name, new BpfMap(m, spec.name, gd));
+        const gd = m.origin === 'user' || m.origin === 'struct_ops' ? undefined : new GlobalData(m.valueSize, m.initialData);
+        this.maps.set(m.name, new BpfMap(m, spec.name, gd, m.structOps && new StructOps(m, spec)));
       }
     } catch (e) {
       for (const m of this.maps.values()) m.close();
@@ -181,9 +182,10 @@ export class BpfObject {
   }
 
   /**
-   * Attaches every loaded program whose section says how (libbpf's skeleton attach) and keeps the
-   * links in `links`. Programs that cannot be auto-attached are listed in `skipped` with the
-   * reason; if one attachment fails, the ones made by this call are closed again.
+   * Attaches every loaded program whose section says how (libbpf's skeleton attach), then every
+   * created struct_ops map with autoattach (map.attachStructOps()), and keeps the links in `links`.
+   * Programs that cannot be auto-attached are listed in `skipped` with the reason; if one attachment
+   * fails, the ones made by this call are closed again.
    */
   async attach(): Promise<AttachSummary> {
     return this.attachSync();

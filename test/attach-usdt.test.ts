@@ -249,6 +249,7 @@ test('usdt: attachUsdt with a cookie, a pid filter, and one probe at two sites w
     g.set('target_tgid', a.pid);
     {
       using l = obj.program('on_twice').attachUsdt({ binary: O2, provider: 'tsbpf', name: 'twice', pid: a.pid });
+      assert.is(l.kind, 'usdt');
       assert.match(l.target, /usdt tsbpf:twice .*\(2 sites\) pid \d+/);
       await a.fire(3);
       assert.is(g.get('twice_hits'), 2n);

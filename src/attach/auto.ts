@@ -50,7 +50,7 @@ function manualReason(def: SectionDef | undefined, sec: string): string {
     SK_MSG: 'it needs a sockmap: prog.attachSockmap(map)',
     NETFILTER: 'it needs a hook and a priority: prog.attachNetfilter({ hook, priority })',
     PERF_EVENT: 'it needs a perf event: prog.attachPerfEvent({ type, config, ... })',
-    STRUCT_OPS: 'struct_ops programs are registered through their struct_ops map, which tsbpf does not support yet',
+    STRUCT_OPS: 'struct_ops programs are registered through the struct_ops map that points to them: obj.attach() attaches it, or map.attachStructOps()',
     SYSCALL: 'syscall programs are run with prog.testRun(), not attached',
     LSM: 'lsm_cgroup programs need a cgroup: prog.attachCgroup(path)',
     SK_REUSEPORT: 'it is installed on a socket with SO_ATTACH_REUSEPORT_EBPF or in a reuseport map',
@@ -154,12 +154,22 @@ export interface AttachSummary {
   skipped: { program: string; reason: string }[];
 }
 
+/** What obj.attach() needs of a struct_ops map. */
+export interface AttachableStructOpsMap {
+  readonly name: string;
+  readonly loaded: boolean;
+  readonly structOps?: { readonly autoattach: boolean } | undefined;
+  attachStructOps(): Link;
+}
+
 /** What obj.attach() needs from the object. */
 export interface AttachableObject {
   readonly name: string;
   readonly loaded: boolean;
   readonly programs: Map<string, AttachableProgram>;
   readonly links: Map<string, Link>;
+  /** Struct_ops maps are attached after the programs, as in libbpf's skeleton attach. */
+  readonly maps?: ReadonlyMap<string, AttachableStructOpsMap>;
 }
 
 /**
@@ -184,18 +194,33 @@ export function attachObject(obj: AttachableObject): AttachSummary {
       }
       made.set(prog.name, plan.attach());
     } catch (e) {
-      for (const l of made.values()) {
-        try {
-          l.close();
-        } catch {
-          // the attach error is the one to report
-        }
-      }
+      closeAll(made);
       throw withContext(e, { object: obj.name, program: prog.name });
+    }
+  }
+  // Struct_ops maps by map name (a C map variable and a function cannot share a name). Maps not
+  // created (autocreate off) and maps with autoattach off are left alone, as libbpf does.
+  for (const map of obj.maps?.values() ?? []) {
+    if (!map.structOps || !map.structOps.autoattach || !map.loaded || obj.links.has(map.name)) continue;
+    try {
+      made.set(map.name, map.attachStructOps());
+    } catch (e) {
+      closeAll(made);
+      throw withContext(e, { object: obj.name, map: map.name });
     }
   }
   for (const [name, l] of made) obj.links.set(name, l);
   return { links: made, skipped };
+}
+
+function closeAll(links: Map<string, Link>): void {
+  for (const l of links.values()) {
+    try {
+      l.close();
+    } catch {
+      // the attach error is the one to report
+    }
+  }
 }
 
 /** Closes (detaches) every link obj.attach() made. Every link is closed even if one fails. */

@@ -145,9 +145,9 @@ export function attachUsdt(prog: AttachableProgram, obj: UsdtObjectContext | und
   const target = `${label} ${path} (${targets.length} site${targets.length === 1 ? '' : 's'})${o.pid !== undefined && o.pid >= 0 ? ` pid ${o.pid}` : ''}`;
   // One site: the Link is that site's BPF link (pinnable, queryable). Several: it owns them all.
   if (targets.length === 1) {
-    return new Link({ kind: 'uprobe', mechanism: 'perf_link', target, program: prog.name, perfFd: fds[0], fd: fds[1], cleanup: freeIds });
+    return new Link({ kind: 'usdt', mechanism: 'perf_link', target, program: prog.name, perfFd: fds[0], fd: fds[1], cleanup: freeIds });
   }
-  return new Link({ kind: 'uprobe', mechanism: 'perf_link', target, program: prog.name, owned: fds, cleanup: freeIds });
+  return new Link({ kind: 'usdt', mechanism: 'perf_link', target, program: prog.name, owned: fds, cleanup: freeIds });
 }
 
 /** Parses 'path:provider:name' of SEC("usdt/path:provider:name") (the path may itself contain ':'). */

@@ -13,7 +13,7 @@ import { basename } from 'node:path';
 import type { Btf } from '../../btf/index.js';
 import { BTF_KIND, BTF_VAR_LINKAGE } from '../../btf/index.js';
 import type { BtfType } from '../../btf/index.js';
-import { BpfError } from '../errors.js';
+import { BpfError, ParseError } from '../errors.js';
 import { BpfObject } from '../object.js';
 import { MAP_TYPE } from '../spec/map-types.js';
 import type { MapSpec } from '../spec/types.js';
@@ -95,6 +95,8 @@ class TypeMapper {
   private readonly enums = new Map<number, string>();
   private readonly enumOrder: { ident: string; code: string }[] = [];
   private readonly inProgress = new Set<number>();
+  /** The types being described, outermost first (see describe). */
+  private readonly path: number[] = [];
   /** Runtime value/type names the module imports. */
   readonly imports = new Set<string>();
 
@@ -116,8 +118,28 @@ class TypeMapper {
     return { id: rid, t: this.btf.type(rid) };
   }
 
+  /**
+   * Describes type `id`. The types being described form a path: a type met again on it is a loop
+   * (possible only in malformed BTF; an anonymous struct or an array can contain itself too), and a
+   * path deeper than MAX_TYPE_NESTING is refused, so crafted BTF gets a ParseError, not a stack overflow.
+   */
   describe(id: number): Described {
     const { id: rid, t } = this.resolve(id);
+    if (this.path.includes(rid)) {
+      throw new ParseError(`BTF type [${rid}] ${typeLabel(t)} contains itself (${[...this.path.slice(this.path.indexOf(rid)), rid].map((i) => `[${i}]`).join(' -> ')})`, { section: '.BTF' });
+    }
+    if (this.path.length >= MAX_TYPE_NESTING) {
+      throw new ParseError(`BTF type [${rid}] ${typeLabel(t)} is nested more than ${MAX_TYPE_NESTING} types deep`, { section: '.BTF' });
+    }
+    this.path.push(rid);
+    try {
+      return this.describeResolved(rid, t);
+    } finally {
+      this.path.pop();
+    }
+  }
+
+  private describeResolved(rid: number, t: BtfType): Described {
     switch (t.kind) {
       case BTF_KIND.INT: {
         if (t.encoding.bool && t.size === 1) return { desc: 't.bool', ts: 'boolean', compound: false };
@@ -272,6 +294,18 @@ function typedArrayName(desc: string): string | undefined {
   return m[desc];
 }
 
+/**
+ * Deepest nesting of struct/union/array types the generator follows. The kernel refuses BTF whose
+ * resolution goes deeper than 32 (MAX_RESOLVE_DEPTH), so real objects stay far below this.
+ */
+const MAX_TYPE_NESTING = 64;
+
+function typeLabel(t: BtfType): string {
+  const kind = ({ [BTF_KIND.STRUCT]: 'struct', [BTF_KIND.UNION]: 'union', [BTF_KIND.ARRAY]: 'array' } as Record<number, string>)[t.kind] ?? `kind ${t.kind}`;
+  if ('name' in t && t.name) return `${kind} '${t.name}'`;
+  return t.kind === BTF_KIND.ARRAY ? kind : `(anonymous ${kind})`;
+}
+
 function safeSize(btf: Btf, id: number): number {
   try {
     return btf.resolveSize(id);
@@ -336,8 +370,14 @@ function emit(obj: BpfObject, bytes: Uint8Array, name: string, runtime: string, 
   const mapEntries: FieldEntry[] = [];
   const mapDescs: string[] = [];
   const sections: SectionPlan[] = [];
+  // Struct_ops maps: `struct_ops.<map>` gives typed access to the object's struct (bpftool's shadow type).
+  const structOps: { ident: string; name: string; desc: string; ts: string }[] = [];
   for (const m of spec.maps) {
-    const ident = m.origin === 'user' ? m.name : sectionIdent(m.name);
+    if (m.structOps && mapper) {
+      const d = mapper.describe(m.structOps.typeId);
+      structOps.push({ ident: m.name, name: m.name, desc: d.desc, ts: d.ts });
+    }
+    const ident = m.origin === 'user' || m.origin === 'struct_ops' ? m.name : sectionIdent(m.name);
     if (ident === undefined) continue; // bpftool skips internal maps it cannot name
     const key = propKey(ident);
     const typed = m.origin === 'user' && mapper && btf ? mapTypes(mapper, btf, m) : undefined;
@@ -351,7 +391,7 @@ function emit(obj: BpfObject, bytes: Uint8Array, name: string, runtime: string, 
       mapEntries.push({ key, code: `readonly ${key}: BpfMap;` });
       mapDescs.push(`{ ident: ${q(ident)}, name: ${q(m.name)} }`);
     }
-    if (m.origin !== 'user') sections.push(planSection(obj, mapper, btf, m, ident, name));
+    if (m.origin !== 'user' && m.origin !== 'struct_ops') sections.push(planSection(obj, mapper, btf, m, ident, name));
   }
   const progs = [...obj.programs.keys()];
   if (progs.length) imports.add('type Program');
@@ -375,6 +415,10 @@ function emit(obj: BpfObject, bytes: Uint8Array, name: string, runtime: string, 
     { key: 'links', code: `readonly links: SkeletonLinks<${progs.length ? progs.map(q).join(' | ') : 'never'}>;` },
     ...sections.map((s) => ({ key: s.ident, code: `readonly ${propKey(s.ident)}: ${s.typeIdent};` })),
   ];
+  if (structOps.length) {
+    const entries = structOps.map((so) => ({ key: propKey(so.ident), code: `readonly ${propKey(so.ident)}: ${so.ts};` }));
+    skelEntries.push({ key: 'struct_ops', code: `/** The struct_ops maps' structs, writable before load (function pointers: maps.<map>.structOps.setProgram). */\nreadonly struct_ops: ${renderLiteral(entries)};` });
+  }
   body += `export interface ${name} extends SkeletonBase ${renderLiteral(skelEntries)}\n\n`;
 
   body += `export const SKELETON: SkeletonDesc = {\n  name: ${q(name)},\n`;
@@ -393,9 +437,19 @@ function emit(obj: BpfObject, bytes: Uint8Array, name: string, runtime: string, 
   }
   const src = objectPath === undefined ? 'elfBytes' : 'objectPath()';
   body += `/** Opens the object: nothing is in the kernel yet; set .rodata, map sizes and autoload, then load(). */\n`;
-  body += `export function open(opts?: SkeletonOpenOptions): ${name} {\n  return openSkeleton<never>(SKELETON, ${src}, opts) as ${name};\n}\n\n`;
-  body += `/** Opens and loads; the skeleton is destroyed if the load fails. */\n`;
-  body += `export function openAndLoad(opts?: SkeletonOpenOptions): Promise<${name}> {\n  return openAndLoadSkeleton<never>(SKELETON, ${src}, opts) as Promise<${name}>;\n}\n`;
+  if (!structOps.length) {
+    body += `export function open(opts?: SkeletonOpenOptions): ${name} {\n  return openSkeleton<never>(SKELETON, ${src}, opts) as ${name};\n}\n\n`;
+    body += `/** Opens and loads; the skeleton is destroyed if the load fails. */\n`;
+    body += `export function openAndLoad(opts?: SkeletonOpenOptions): Promise<${name}> {\n  return openAndLoadSkeleton<never>(SKELETON, ${src}, opts) as Promise<${name}>;\n}\n`;
+  } else {
+    imports.delete('openAndLoadSkeleton');
+    imports.add('structAccessor');
+    body += `export function open(opts?: SkeletonOpenOptions): ${name} {\n  const skel = openSkeleton<never>(SKELETON, ${src}, opts) as ${name};\n`;
+    body += `  const so = {\n${structOps.map((so) => `    ${propKey(so.ident)}: structAccessor(${so.desc}, skel.obj.map(${q(so.name)}).structOps!.backing(), 0),\n`).join('')}  };\n`;
+    body += `  Object.defineProperty(skel, 'struct_ops', { value: Object.freeze(so), enumerable: true });\n  return skel;\n}\n\n`;
+    body += `/** Opens and loads; the skeleton is destroyed if the load fails. */\n`;
+    body += `export async function openAndLoad(opts?: SkeletonOpenOptions): Promise<${name}> {\n  const skel = open(opts);\n  try {\n    await skel.load();\n  } catch (e) {\n    skel.destroy();\n    throw e;\n  }\n  return skel;\n}\n`;
+  }
 
   if (mapper) for (const i of mapper.imports) imports.add(`type ${i}`);
   if (body.includes('Init<')) imports.add('type Init');

@@ -9,6 +9,7 @@ import { findSectionDef } from '../section-defs.js';
 import { collectExterns } from './externs.js';
 import { isMapInMap, parseBtfMapDef } from './map-defs.js';
 import { MAP_FLAG, MAP_TYPE, PROG_FLAG } from './map-types.js';
+import { collectStructOpsRelos, isStructOpsSection, structOpsMaps } from './struct-ops.js';
 import type { ExternSpec, MapOrigin, MapSpec, ObjectSpec, ProgramSpec, RelocDesc } from './types.js';
 
 export interface ParseOptions {
@@ -18,7 +19,7 @@ export interface ParseOptions {
   relaxedMaps?: boolean;
 }
 
-type SecKind = 'data' | 'rodata' | 'bss' | 'reloc';
+type SecKind = 'data' | 'rodata' | 'bss' | 'reloc' | 'struct_ops';
 
 /** libbpf's internal_map_name: the object name's prefix + the section name, at most 15 characters. */
 export function internalMapName(objName: string, secName: string): string {
@@ -73,6 +74,8 @@ export function parseObject(bytes: Uint8Array, opts: ParseOptions): ObjectSpec {
         secKind.set(sec.index, 'data');
       } else if (name === '.rodata' || name.startsWith('.rodata.')) {
         secKind.set(sec.index, 'rodata');
+      } else if (isStructOpsSection(name)) {
+        secKind.set(sec.index, 'struct_ops');
       }
     } else if (sec.type === SHT.NOBITS && (name === '.bss' || name.startsWith('.bss.'))) {
       secKind.set(sec.index, 'bss');
@@ -110,12 +113,16 @@ export function parseObject(bytes: Uint8Array, opts: ParseOptions): ObjectSpec {
   const maps: MapSpec[] = [];
   if (mapsShndx >= 0) maps.push(...userMaps(elf, btf, mapsShndx, !opts.relaxedMaps));
   for (const [index, kind] of [...secKind].sort((a, b) => a[0] - b[0])) {
-    if (kind === 'reloc') continue;
+    if (kind === 'reloc' || kind === 'struct_ops') continue;
     const sec = elf.sections[index]!;
     maps.push(globalDataMap(opts.name, btf, sec, kind));
   }
   const kcfg = kconfigMap(opts.name, btf, externs);
   if (kcfg) maps.push(kcfg);
+  // Struct_ops maps come last, in section order, as libbpf's init_maps creates them.
+  for (const [index, kind] of [...secKind].sort((a, b) => a[0] - b[0])) {
+    if (kind === 'struct_ops') maps.push(...structOpsMaps(btf, elf.sections[index]!));
+  }
 
   for (const [index, kind] of secKind) {
     if (kind !== 'reloc') continue;
@@ -124,6 +131,8 @@ export function parseObject(bytes: Uint8Array, opts: ParseOptions): ObjectSpec {
     if (!target) throw new ParseError(`relocation section targets section ${rel.info}, which does not exist`, { section: rel.name, offset: rel.offset });
     if (target.index === mapsShndx) {
       collectMapRelos(elf, btf, rel, maps, programs, mapsShndx, textShndx);
+    } else if (secKind.get(target.index) === 'struct_ops') {
+      collectStructOpsRelos(elf, btf!, rel, target, maps, programs);
     } else if (target.flags & SHF.EXECINSTR) {
       collectProgRelos(elf, rel, target, programs, maps, externs, { textShndx, mapsShndx, secKind });
     }

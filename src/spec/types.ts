@@ -47,7 +47,27 @@ export interface ProgramSpec {
 }
 
 /** libbpf's notion of which section a map comes from. */
-export type MapOrigin = 'user' | 'data' | 'rodata' | 'bss' | 'kconfig';
+export type MapOrigin = 'user' | 'data' | 'rodata' | 'bss' | 'kconfig' | 'struct_ops';
+
+/**
+ * A struct_ops map: a global variable in SEC(".struct_ops") or SEC(".struct_ops.link") whose type is a
+ * kernel ops struct (tcp_congestion_ops, ...). Its function pointers name struct_ops programs.
+ */
+export interface StructOpsSpec {
+  /** The struct in the object's BTF: its id (typedefs and modifiers skipped) and name ('tcp_congestion_ops'). */
+  readonly typeId: number;
+  readonly typeName: string;
+  /** The ELF section, as written ('.struct_ops', '.struct_ops.link', '?.struct_ops', '?.struct_ops.link'). */
+  readonly sectionName: string;
+  /** From '.struct_ops.link': the map is created with BPF_F_LINK and attached through a BPF link. */
+  readonly isLink: boolean;
+  /** False for the '?'-prefixed sections: the map is not created unless asked (libbpf's autocreate). */
+  readonly autocreate: boolean;
+  /** The variable's bytes as compiled (function pointers are zeros: relocations fill them). */
+  readonly data: Uint8Array;
+  /** By member index of the struct: the program a function pointer member points to. */
+  readonly programs: (string | undefined)[];
+}
 
 export interface MapSpec {
   /** User maps: the variable name. Global data maps: the ELF section name ('.bss', '.rodata.str1.1', '.kconfig'). */
@@ -77,6 +97,8 @@ export interface MapSpec {
   initSlots: (string | undefined)[];
   /** Initial contents of a global data map; undefined for .bss and .kconfig (zeros; kconfig is filled at load). */
   readonly initialData: Uint8Array | undefined;
+  /** Struct_ops maps only (origin 'struct_ops'). */
+  readonly structOps?: StructOpsSpec;
 }
 
 export type KconfigType = 'bool' | 'char' | 'int' | 'tristate' | 'char_array';

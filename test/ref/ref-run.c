@@ -23,6 +23,9 @@
 //                                (queues and stacks are drained by the dump)
 //   lookup MAP KEYHEX | update MAP KEYHEX VALHEX [flags=N] | delete MAP KEYHEX
 //   push MAP VALHEX | pop MAP | bloom MAP VALHEX
+//   attach-struct-ops MAP     -> {"cmd":"attach-struct-ops","map":..,"err":..} (bpf_map__attach_struct_ops;
+//                                the link is kept until detach-struct-ops or exit)
+//   detach-struct-ops MAP     -> {"cmd":"detach-struct-ops","map":..,"err":..} (bpf_link__destroy)
 //
 // The exit status is 0 when every command succeeded, 1 otherwise, 2 for usage or open errors.
 
@@ -533,6 +536,52 @@ static void cmd_bloom(const char *mname, const char *vhex)
 	free(val);
 }
 
+/* struct_ops links made by attach-struct-ops, by map (a handful at most). */
+static struct {
+	struct bpf_map *map;
+	struct bpf_link *link;
+} st_links[16];
+
+static void cmd_attach_struct_ops(const char *mname)
+{
+	if (!need_loaded("attach-struct-ops"))
+		return;
+	struct bpf_map *m = find_map(mname);
+	struct bpf_link *l = bpf_map__attach_struct_ops(m);
+	int err = l ? 0 : -errno;
+	printf("{\"cmd\":\"attach-struct-ops\",\"map\":");
+	put_str(mname);
+	printf(",\"err\":%d}\n", err);
+	if (err) {
+		status = 1;
+		return;
+	}
+	for (size_t i = 0; i < sizeof(st_links) / sizeof(st_links[0]); i++) {
+		if (!st_links[i].link) {
+			st_links[i].map = m;
+			st_links[i].link = l;
+			return;
+		}
+	}
+	die("too many struct_ops links");
+}
+
+static void cmd_detach_struct_ops(const char *mname)
+{
+	struct bpf_map *m = find_map(mname);
+	for (size_t i = 0; i < sizeof(st_links) / sizeof(st_links[0]); i++) {
+		if (st_links[i].map == m && st_links[i].link) {
+			int err = bpf_link__destroy(st_links[i].link);
+			st_links[i].link = NULL;
+			printf("{\"cmd\":\"detach-struct-ops\",\"map\":");
+			put_str(mname);
+			printf(",\"err\":%d}\n", err);
+			return;
+		}
+	}
+	die("detach-struct-ops %s: not attached", mname);
+}
+
 static void cmd_images(void)
 {
 	struct bpf_map *m;
@@ -672,10 +721,18 @@ int main(int argc, char **argv)
 		} else if (!strcmp(c, "bloom")) {
 			cmd_bloom(ARG(1), ARG(2));
 			i += 3;
+		} else if (!strcmp(c, "attach-struct-ops")) {
+			cmd_attach_struct_ops(ARG(1));
+			i += 2;
+		} else if (!strcmp(c, "detach-struct-ops")) {
+			cmd_detach_struct_ops(ARG(1));
+			i += 2;
 		} else {
 			die("unknown command %s", c);
 		}
 	}
+	for (size_t k = 0; k < sizeof(st_links) / sizeof(st_links[0]); k++)
+		bpf_link__destroy(st_links[k].link);
 	bpf_object__close(obj);
 	return status;
 }
