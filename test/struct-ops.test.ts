@@ -488,10 +488,11 @@ export function use(): number {
   skel.struct_ops.cc_full.flags = 0;
   skel.struct_ops.cc_full.name = 'x';
   const n: string = skel.struct_ops.cc_link.name.str;
+  const l = skel.links.cc_link;
   skel.maps.cc_full.structOps!.setProgram('ssthresh', skel.progs.so_ssthresh);
   // @ts-expect-error: no such struct_ops map
   skel.struct_ops.nope;
-  return n.length;
+  return n.length + (l ? 1 : 0);
 }
 `);
   const r = spawnSync(join(REPO_ROOT, 'node_modules', '.bin', 'tsc'), ['-p', dir], { encoding: 'utf8' });
@@ -518,9 +519,12 @@ export function use(): number {
     assert.is(cc.flags, 1);
     skel.attach();
     assert.ok(congestionControls().includes('tsbpf_so_skel'));
+    assert.ok(skel.links.cc_link, 'a struct_ops map\'s link is kept under its name');
+    assert.ok(skel.links.cc_full);
     assert.ok(congestionControls().includes('tsbpf_so_link'));
     skel.detach();
     assert.not.ok(congestionControls().includes('tsbpf_so_skel'));
+    assert.is(skel.links.cc_link, undefined);
   } finally {
     skel.destroy();
   }

@@ -409,10 +409,12 @@ function emit(obj: BpfObject, bytes: Uint8Array, name: string, runtime: string, 
   }
 
   body += `// ---- the skeleton ----\n\n`;
+  // Struct_ops maps are attached by obj.attach() too, and their links are kept under the map's name (bpftool does the same).
+  const linkNames = [...progs, ...structOps.map((so) => so.name).filter((n) => !progs.includes(n))];
   const skelEntries: FieldEntry[] = [
     { key: 'maps', code: `readonly maps: ${renderLiteral(mapEntries)};` },
     { key: 'progs', code: `readonly progs: ${renderLiteral(progs.map((p) => ({ key: propKey(p), code: `readonly ${propKey(p)}: Program;` })))};` },
-    { key: 'links', code: `readonly links: SkeletonLinks<${progs.length ? progs.map(q).join(' | ') : 'never'}>;` },
+    { key: 'links', code: `readonly links: SkeletonLinks<${linkNames.length ? linkNames.map(q).join(' | ') : 'never'}>;` },
     ...sections.map((s) => ({ key: s.ident, code: `readonly ${propKey(s.ident)}: ${s.typeIdent};` })),
   ];
   if (structOps.length) {

@@ -300,6 +300,7 @@ export class Skeleton {
     this.progs = Object.freeze(progs);
     const links: Record<string, Link | undefined> = {};
     for (const p of desc.progs) links[p] = undefined;
+    for (const m of obj.maps.values()) if (m.structOps && !(m.name in links)) links[m.name] = undefined;
     this.links = Object.seal(links);
     for (const s of desc.sections) {
       const map = obj.map(s.section);
