@@ -1,22 +1,24 @@
-// A fuzz campaign: builds the seed corpus, runs inputs [0, count) of a seeded campaign on worker
-// threads until the count or the time budget is reached, and collects statistics and findings.
+// A fuzz campaign: builds the seed corpus, runs inputs [0, count) of a seeded campaign in worker
+// processes until the count or the time budget is reached, and collects statistics and findings.
 //
 // The watchdog: each worker publishes the index, stage and start time of the input it is running. An
-// input that runs longer than `perInputMs` is terminated (V8 stops even a tight synchronous loop) and a
-// new worker continues after it. On a shared, loaded machine a slow moment is not a hang, so every
-// timeout is re-run alone at the end with three times the budget: only one that times out again is
-// reported as a hang. A worker that dies (out of memory: its old generation is capped, so a runaway
-// allocation kills the worker, not the process) is reported with the stage it was in.
+// input that runs longer than `perInputMs`, or makes the worker's resident memory pass `rssMb`, gets
+// the worker killed and a new one continues after it. On a shared, loaded machine a slow moment is not
+// a hang, so every timeout is re-run alone at the end with three times the budget: only one that times
+// out again is reported as a hang. A worker that dies by itself (a crash, its heap cap) is reported
+// with the input and stage it was in. Workers are processes, so killing one frees all it had mapped.
 
-import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
 import { buildCorpus, layoutSeeds, makeInput, type Seed } from './corpus.js';
 import { STAGES } from './targets.js';
 import { PROGRESS, type StatsDelta, type WorkerConfig, type WorkerMessage } from './protocol.js';
 
-const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
+const WORKER_PATH = fileURLToPath(new URL('./worker.ts', import.meta.url));
 
 export interface CampaignOptions {
   seed: number;
@@ -32,8 +34,10 @@ export interface CampaignOptions {
   /** Peak RSS growth allowed for one stage: memBaseMb + memPerByte × input size. */
   memBaseMb?: number;
   memPerByte?: number;
-  /** Old-generation heap cap per worker, in MB. */
+  /** Old-generation heap cap per worker, in MB (default 1024). */
   heapMb?: number;
+  /** Resident memory at which a worker is killed and its input reported, in MB (default 3072). */
+  rssMb?: number;
   /** Also use vmlinux BTF as a CO-RE target. */
   useVmlinux?: boolean;
   /** Stages not to run. */
@@ -100,16 +104,27 @@ function merge(into: CampaignReport, d: StatsDelta): void {
 
 interface Timeout { index: number; stage: string }
 interface Died { index: number; stage: string; error: Error }
+interface Overrun { index: number; stage: string; rssMb: number }
 
 interface RangeHandlers {
   onMessage(m: WorkerMessage): void;
   onTimeout(t: Timeout): void;
+  onMemory(o: Overrun): void;
   onDied(d: Died): void;
 }
 
-/** Runs positions start, start+step, ... < end (inputs of those indices, or cfg.indices[position]) on a
- * worker, restarting it after a timeout or death. Resolves with the first position not run. */
-function runRange(cfg: Omit<WorkerConfig, 'progress' | 'start'>, start: number, perInputMs: number, heapMb: number, h: RangeHandlers): Promise<number> {
+interface Limits {
+  perInputMs: number;
+  /** Old-generation heap cap of a worker (--max-old-space-size). */
+  heapMb: number;
+  /** A worker whose resident memory passes this is killed and its input reported (protects the machine). */
+  rssMb: number;
+}
+
+/** Runs positions start, start+step, ... < end (inputs of those indices, or cfg.indices[position]) in a
+ * worker process, restarting it after a timeout, a memory overrun or a crash. Resolves with the first
+ * position not run. */
+function runRange(cfg: Omit<WorkerConfig, 'progressFile' | 'start'>, start: number, limits: Limits, h: RangeHandlers): Promise<number> {
   return new Promise((resolveRange) => {
     let next = start;
     const launch = (): void => {
@@ -117,51 +132,81 @@ function runRange(cfg: Omit<WorkerConfig, 'progress' | 'start'>, start: number, 
         resolveRange(next);
         return;
       }
-      const progress = new SharedArrayBuffer(4 * PROGRESS.SLOTS);
-      const p = new Int32Array(progress);
-      p[PROGRESS.INDEX] = -1;
-      p[PROGRESS.STAGE] = -1;
-      // Node 20 resolves a worker's entry file before --import hooks apply, so a .ts entry fails:
-      // start from an eval'd stub that registers tsx and then imports the worker.
-      const w = new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(WORKER_URL)}); })`, {
-        eval: true,
-        workerData: { ...cfg, start: next, progress } satisfies WorkerConfig,
-        resourceLimits: { maxOldGenerationSizeMb: heapMb },
-        stdout: false,
-        stderr: false,
+      const progressFile = join(tmpdir(), `tsbpf-fuzz-${process.pid}-${randomUUID()}.progress`);
+      writeFileSync(progressFile, new Uint8Array(new Int32Array(PROGRESS.SLOTS).fill(-1).buffer));
+      const child = fork(WORKER_PATH, [], {
+        execArgv: ['--import', 'tsx', `--max-old-space-size=${limits.heapMb}`],
+        serialization: 'advanced',
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+      child.send({ ...cfg, start: next, progressFile } satisfies WorkerConfig);
       let finished: number | undefined;
       let killed = false;
-      const stageName = (): string => STAGES[Atomics.load(p, PROGRESS.STAGE)] ?? 'setup';
-      const watchdog = setInterval(() => {
-        const cur = Atomics.load(p, PROGRESS.INDEX);
-        if (cur < 0 || killed) return;
-        if (Date.now() - cfg.t0 - Atomics.load(p, PROGRESS.INPUT_START) > perInputMs) {
-          killed = true;
-          h.onTimeout({ index: cur, stage: stageName() });
-          next = Atomics.load(p, PROGRESS.POS) + cfg.step;
-          void w.terminate();
+      const progress = (): Int32Array => {
+        try {
+          const b = readFileSync(progressFile);
+          return new Int32Array(b.buffer, b.byteOffset, PROGRESS.SLOTS);
+        } catch {
+          return new Int32Array(PROGRESS.SLOTS).fill(-1);
         }
-      }, Math.max(20, Math.min(100, perInputMs / 4)));
-      w.on('message', (m: WorkerMessage) => {
+      };
+      const stageName = (p: Int32Array): string => STAGES[p[PROGRESS.STAGE]!] ?? 'setup';
+      const kill = (): void => {
+        killed = true;
+        child.kill('SIGKILL');
+      };
+      const watchdog = setInterval(() => {
+        if (killed) return;
+        const p = progress();
+        const cur = p[PROGRESS.INDEX]!;
+        if (cur < 0) return;
+        const rssMb = processRssMb(child.pid!);
+        if (rssMb > limits.rssMb) {
+          h.onMemory({ index: cur, stage: stageName(p), rssMb });
+          next = p[PROGRESS.POS]! + cfg.step;
+          kill();
+        } else if (Date.now() - cfg.t0 - p[PROGRESS.INPUT_START]! > limits.perInputMs) {
+          h.onTimeout({ index: cur, stage: stageName(p) });
+          next = p[PROGRESS.POS]! + cfg.step;
+          kill();
+        }
+      }, Math.max(20, Math.min(100, limits.perInputMs / 4)));
+      child.on('message', (m: WorkerMessage) => {
         if (m.type === 'done') finished = m.next;
         else h.onMessage(m);
       });
-      w.on('error', (err) => {
-        if (killed) return;
-        const cur = Atomics.load(p, PROGRESS.INDEX);
-        h.onDied({ index: cur, stage: stageName(), error: err as Error });
-        // An error outside any input (setup) would repeat forever: stop this range.
-        next = cur >= 0 ? Atomics.load(p, PROGRESS.POS) + cfg.step : cfg.end;
-      });
-      w.on('exit', () => {
+      child.on('exit', (code, signal) => {
         clearInterval(watchdog);
-        if (finished !== undefined) resolveRange(finished);
-        else launch();
+        const p = progress();
+        rmSync(progressFile, { force: true });
+        if (finished !== undefined) {
+          resolveRange(finished);
+          return;
+        }
+        if (!killed) {
+          // It died by itself: a crash (SIGSEGV, SIGABRT), the heap cap, or an error outside any input.
+          const cur = p[PROGRESS.INDEX]!;
+          const why = signal ? `killed by ${signal}` : `exit ${code}`;
+          h.onDied({ index: cur, stage: stageName(p), error: new Error(`${why}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-6).join(' | ')}` : ''}`) });
+          next = cur >= 0 ? p[PROGRESS.POS]! + cfg.step : cfg.end;
+        }
+        launch();
       });
     };
     launch();
   });
+}
+
+/** Resident memory of a process (including shared memory it touched), in MiB; 0 if it is gone. */
+function processRssMb(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport> {
@@ -212,7 +257,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
   };
 
   const n = Math.max(1, opts.workers);
-  const heapMb = opts.heapMb ?? 1024;
+  const limits: Limits = { perInputMs: opts.perInputMs, heapMb: opts.heapMb ?? 1024, rssMb: opts.rssMb ?? 3072 };
   const base = {
     seeds, campaignSeed: opts.seed, step: n, end: opts.count, deadline: t0 + opts.timeMs, t0,
     memBaseMb: opts.memBaseMb ?? 128, memPerByte: opts.memPerByte ?? 64, useVmlinux: opts.useVmlinux ?? false, skip: opts.skip ?? [], inject: opts.inject,
@@ -244,6 +289,11 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     onTimeout(t) {
       timeouts.push(t);
     },
+    onMemory(o) {
+      record('memory', o.stage, `memory | ${o.stage}`, {
+        index: o.index, ...describe(o.index), message: `the worker's resident memory reached ${o.rssMb.toFixed(0)} MB in ${o.stage} (limit ${limits.rssMb} MB): killed`,
+      });
+    },
     onDied(d) {
       const where = d.index >= 0 ? describe(d.index) : { seed: '', labels: [], size: 0 };
       record('worker-died', d.stage, `worker died | ${d.stage} | ${d.error.message.replace(/\d+/g, 'N')}`, {
@@ -252,7 +302,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     },
   };
   const from = opts.from ?? 0;
-  const ends = await Promise.all(Array.from({ length: n }, (_, lane) => runRange(base, from + lane, opts.perInputMs, heapMb, handlers)));
+  const ends = await Promise.all(Array.from({ length: n }, (_, lane) => runRange(base, from + lane, limits, handlers)));
   report.stoppedAt = Math.min(...ends);
 
   // Confirm timeouts: re-run them one after the other on a single worker (nothing else running), each
@@ -261,9 +311,10 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     log(`fuzz: re-running ${timeouts.length} timed-out input(s) alone`);
     const again = new Map<number, string>();
     const indices = timeouts.map((t) => t.index);
-    await runRange({ ...base, step: 1, end: indices.length, indices, deadline: Infinity }, 0, opts.perInputMs * 3, heapMb, {
+    await runRange({ ...base, step: 1, end: indices.length, indices, deadline: Infinity }, 0, { ...limits, perInputMs: limits.perInputMs * 3 }, {
       onMessage() {},
       onTimeout(x) { again.set(x.index, x.stage); },
+      onMemory: handlers.onMemory,
       onDied: handlers.onDied,
     });
     for (const t of timeouts) {

@@ -1,5 +1,5 @@
-// What the campaign and its worker threads share: the worker's configuration, the slots of the shared
-// progress array the watchdog reads, and the messages a worker sends.
+// What the campaign and its worker processes share: the worker's configuration, the slots of the
+// progress file the watchdog reads, and the messages a worker sends.
 
 import type { Seed } from './corpus.js';
 import type { Finding } from './targets.js';
@@ -16,8 +16,9 @@ export interface WorkerConfig {
   indices?: number[];
   /** Date.now() after which no new input is started. */
   deadline: number;
-  /** Shared Int32Array, see PROGRESS. */
-  progress: SharedArrayBuffer;
+  /** A 16-byte file the worker keeps PROGRESS in (written synchronously, so that it is current even
+   * when the worker is stuck in a loop and its messages are not flushed). */
+  progressFile: string;
   t0: number;
   /** Peak RSS growth allowed for one stage: base + perByte × input size. */
   memBaseMb: number;
@@ -26,10 +27,10 @@ export interface WorkerConfig {
   /** Stages not to run. */
   skip: string[];
   /** Harness self-test: misbehave on purpose at this input (a hang, a TypeError, a memory spike). */
-  inject?: { index: number; what: 'hang' | 'throw' | 'memory' };
+  inject?: { index: number; what: 'hang' | 'throw' | 'memory' | 'segv' };
 }
 
-/** Slots of the shared progress array. */
+/** Slots (little-endian int32) of the progress file. */
 export const PROGRESS = {
   /** Index of the running input, -1 between inputs. */
   INDEX: 0,

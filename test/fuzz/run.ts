@@ -7,7 +7,8 @@
 //   npm run fuzz -- --repro test/fuzz/.crashes/crash-ab12.o
 //
 // Options: --seed N, --count N (inputs; default unbounded), --from N (first input index), --time S (default 60), --workers N
-// (default 2), --per-input-ms N (hang threshold, default 2000), --out DIR (finding inputs; default
+// (default 2), --per-input-ms N (hang threshold, default 2000), --rss-mb N (a worker process using more
+// is killed and its input reported; default 3072), --out DIR (finding inputs; default
 // test/.build/fuzz-findings), --json FILE (the full report), --vmlinux (also plan CO-RE against the
 // kernel's BTF), --skip STAGE,STAGE (e.g. btf.dumpC), --all-seeds (every test/bpf object, not the
 // fixed default list; campaign seeds then mean other inputs as test programs are added).
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
     seed, count, timeMs, from: Number(a.get('from') ?? 0),
     workers: Number(a.get('workers') ?? 2),
     perInputMs: Number(a.get('per-input-ms') ?? 2000),
+    rssMb: a.has('rss-mb') ? Number(a.get('rss-mb')) : undefined,
     useVmlinux,
     skip: a.get('skip')?.split(',').filter(Boolean),
     allSeeds: a.has('all-seeds'),

@@ -229,9 +229,10 @@ export function runObject(rec: Recorder, bytes: Uint8Array, seedBtf: Btf | undef
 }
 
 /** The harness's own self-test: a stage that misbehaves on purpose, to prove each kind of finding is caught. */
-export function runSelfTest(rec: Recorder, what: 'hang' | 'throw' | 'memory'): void {
+export function runSelfTest(rec: Recorder, what: 'hang' | 'throw' | 'memory' | 'segv'): void {
   rec.stage('selftest', () => {
     if (what === 'throw') return (undefined as unknown as { x: number }).x;
+    if (what === 'segv') return process.kill(process.pid, 'SIGSEGV');
     if (what === 'memory') return Buffer.alloc(384 * 2 ** 20, 1).length;
     for (;;) { /* hang */ }
   });

@@ -1,14 +1,15 @@
-// A fuzz worker thread: runs inputs start, start+step, ... through the targets and reports statistics
-// and findings to the campaign. Before each input and each stage it publishes the input's index, the
-// stage and their start times in shared memory, so the campaign's watchdog can tell which input and
-// stage hung (and kill and restart us).
+// A fuzz worker process (forked by campaign.ts): runs inputs start, start+step, ... through the targets
+// and reports statistics and findings over IPC. Before each input and each stage it writes the input's
+// index, the stage and the start time to its progress file, so the campaign's watchdog can tell which
+// input and stage hung or ballooned, and kill and restart us. A process, not a thread: killing it
+// releases everything it held (a thread's mappings would outlive it), and a crash (SIGSEGV) or an
+// out-of-memory abort in it is a finding, not the end of the campaign.
 //
 // Memory: the kernel's peak-RSS counter (VmHWM) is reset before each stage (/proc/self/clear_refs
 // "5") and read after it, so a stage that made the process balloon for a moment is caught even if
 // its allocations were freed before we looked.
 
-import { readFileSync, writeFileSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { Btf } from '../../btf/index.js';
 import { ElfFile } from '../../elf/index.js';
 import { layoutSeeds, makeInput, type Seed } from './corpus.js';
@@ -39,10 +40,16 @@ function resetHwm(): boolean {
   }
 }
 
-async function main(): Promise<void> {
-  const cfg = workerData as WorkerConfig;
-  const port = parentPort!;
-  const progress = new Int32Array(cfg.progress);
+async function main(cfg: WorkerConfig): Promise<void> {
+  const send = (m: WorkerMessage): void => {
+    process.send!(m);
+  };
+  const progressFd = openSync(cfg.progressFile, 'r+');
+  const slots = new Int32Array(PROGRESS.SLOTS).fill(-1);
+  const slotBytes = new Uint8Array(slots.buffer);
+  const publish = (): void => {
+    writeSync(progressFd, slotBytes, 0, slotBytes.length, 0);
+  };
   const layouts = layoutSeeds(cfg.seeds);
   const extras = await loadExtras(cfg.useVmlinux, cfg.skip);
   const seedBtf = new Map<Seed, Btf | undefined>();
@@ -57,7 +64,7 @@ async function main(): Promise<void> {
 
   let delta = emptyDelta();
   const flush = (): void => {
-    port.postMessage({ type: 'stats', delta } satisfies WorkerMessage);
+    send({ type: 'stats', delta });
     delta = emptyDelta();
   };
 
@@ -66,14 +73,15 @@ async function main(): Promise<void> {
   let worst: { stage: string; grew: number } = { stage: '', grew: 0 };
   const hooks: StageHooks = {
     start(stage) {
-      Atomics.store(progress, PROGRESS.STAGE, STAGES.indexOf(stage as (typeof STAGES)[number]));
+      slots[PROGRESS.STAGE] = STAGES.indexOf(stage as (typeof STAGES)[number]);
+      publish();
       if (canTrackMemory) {
         rssBefore = process.memoryUsage.rss();
         resetHwm();
       }
     },
     end(stage) {
-      Atomics.store(progress, PROGRESS.STAGE, -1);
+      slots[PROGRESS.STAGE] = -1;
       if (canTrackMemory) {
         const grew = readHwm() - rssBefore;
         if (grew > worst.grew) worst = { stage, grew };
@@ -85,18 +93,21 @@ async function main(): Promise<void> {
   for (; k < cfg.end && Date.now() < cfg.deadline; k += cfg.step) {
     const i = cfg.indices ? cfg.indices[k]! : k;
     worst = { stage: '', grew: 0 };
-    Atomics.store(progress, PROGRESS.INPUT_START, Date.now() - cfg.t0);
-    Atomics.store(progress, PROGRESS.POS, k);
-    Atomics.store(progress, PROGRESS.INDEX, i);
+    const started = Date.now();
+    slots[PROGRESS.INPUT_START] = started - cfg.t0;
+    slots[PROGRESS.POS] = k;
+    slots[PROGRESS.INDEX] = i;
+    slots[PROGRESS.STAGE] = -1;
+    publish();
     // A bug in a mutator is the harness's, not the parsers': report it and go on with the next input.
     let input: ReturnType<typeof makeInput>;
     try {
       input = makeInput(layouts, cfg.campaignSeed, i);
     } catch (e) {
-      port.postMessage({
+      send({
         type: 'finding', index: i, seed: '(harness)', labels: [], size: 0,
         finding: { stage: 'mutate', signature: `harness | ${(e as Error).message}`, message: `mutator failed: ${(e as Error).message}`, stack: String((e as Error).stack) },
-      } satisfies WorkerMessage);
+      });
       continue;
     }
 
@@ -130,15 +141,14 @@ async function main(): Promise<void> {
         message: 'the input bytes changed while being processed (a parser wrote to its input, or memory was corrupted)', stack: '',
       });
     }
-    Atomics.store(progress, PROGRESS.INDEX, -1);
-    const ms = Date.now() - cfg.t0 - Atomics.load(progress, PROGRESS.INPUT_START);
+    slots[PROGRESS.INDEX] = -1;
+    publish();
+    const ms = Date.now() - started;
     if (ms > delta.slowest[0]) delta.slowest = [ms, i];
     const size = input.bytes.length + (input.ext?.length ?? 0);
     if (worst.grew / 2 ** 20 > delta.peak[0]) delta.peak = [worst.grew / 2 ** 20, i, worst.stage];
     if (canTrackMemory && worst.grew > (cfg.memBaseMb * 2 ** 20) + cfg.memPerByte * size) {
-      port.postMessage({
-        type: 'memory', index: i, stage: worst.stage, seed: input.seed.name, labels: input.labels, size, grewMb: worst.grew / 2 ** 20,
-      } satisfies WorkerMessage);
+      send({ type: 'memory', index: i, stage: worst.stage, seed: input.seed.name, labels: input.labels, size, grewMb: worst.grew / 2 ** 20 });
     }
 
     const r = rec.result;
@@ -153,13 +163,18 @@ async function main(): Promise<void> {
     for (const [stage, t] of Object.entries(r.times)) delta.times[stage] = (delta.times[stage] ?? 0) + t;
     for (const e of r.errors) delta.errors[e] = (delta.errors[e] ?? 0) + 1;
     for (const f of r.findings) {
-      port.postMessage({ type: 'finding', index: i, seed: input.seed.name, labels: input.labels, size, finding: f } satisfies WorkerMessage);
+      send({ type: 'finding', index: i, seed: input.seed.name, labels: input.labels, size, finding: f });
     }
-    // After every input, so that a worker killed by the watchdog loses nothing (a message costs microseconds).
+    // After every input, and let the event loop run so that IPC messages leave: a worker killed by the
+    // watchdog then loses nothing but its current input.
     flush();
+    await new Promise((r) => setImmediate(r));
   }
   flush();
-  port.postMessage({ type: 'done', next: k } satisfies WorkerMessage);
+  // Disconnect once the last message is out; the process then exits by itself.
+  process.send!({ type: 'done', next: k } satisfies WorkerMessage, () => process.disconnect());
 }
 
-await main();
+process.once('message', (cfg: WorkerConfig) => {
+  void main(cfg);
+});
