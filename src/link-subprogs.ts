@@ -4,7 +4,7 @@
 
 import type { BtfExt } from '../btf/index.js';
 import { BpfError } from './errors.js';
-import { BPF_PSEUDO, INSN_SIZE, Insns } from './insn.js';
+import { BPF_PSEUDO, CALL, INSN_SIZE, Insns, LD_IMM64 } from './insn.js';
 import type { ObjectSpec, ProgramSpec, RelocDesc } from './spec/types.js';
 
 /** A run of the final instructions that came from one (sub)program. */
@@ -63,19 +63,24 @@ export function linkProgram(spec: ObjectSpec, main: ProgramSpec, withBtfExt: boo
   const process = (prog: ProgramSpec): void => {
     const base = placed.get(prog)!;
     const insns = new Insns(prog.insns);
-    const byInsn = new Map<number, RelocDesc>();
-    for (const r of prog.relocs) byInsn.set(r.insnIdx, r);
-    for (let i = 0; i < insns.count; i++) {
-      const relo = byInsn.get(i);
-      if (relo && relo.kind !== 'call' && relo.kind !== 'subprogAddr') {
+    // This scan runs for every instruction of every loaded program, often before the JIT has
+    // optimized it: plain byte reads and a sparse array (last relocation per instruction wins).
+    const bytes = prog.insns;
+    const reloAt: (RelocDesc | undefined)[] = [];
+    for (const r of prog.relocs) reloAt[r.insnIdx] = r;
+    const count = bytes.length / INSN_SIZE;
+    for (let i = 0; i < count; i++) {
+      const code = bytes[i * INSN_SIZE]!;
+      const relo = reloAt[i];
+      if (relo !== undefined && relo.kind !== 'call' && relo.kind !== 'subprogAddr') {
         relocs.push({ ...relo, insnIdx: base + i });
-        if (insns.isLdImm64(i)) i++;
+        if (code === LD_IMM64) i++;
         continue;
       }
-      const isCall = insns.isSubprogCall(i);
+      const isCall = code === CALL && bytes[i * INSN_SIZE + 1]! >> 4 === BPF_PSEUDO.CALL;
       const isFuncAddr = relo?.kind === 'subprogAddr';
       if (!isCall && !isFuncAddr) {
-        if (insns.isLdImm64(i)) i++;
+        if (code === LD_IMM64) i++;
         continue;
       }
       let targetSecInsn: number;
@@ -131,33 +136,58 @@ export function linkProgram(spec: ObjectSpec, main: ProgramSpec, withBtfExt: boo
  */
 function gatherInfo(spec: ObjectSpec, ext: BtfExt, segments: Segment[], which: 'func' | 'line', main: ProgramSpec): Uint8Array | undefined {
   const recSize = which === 'func' ? FUNC_INFO_SIZE : LINE_INFO_SIZE;
-  const records: number[][] = [];
+  // Two passes (count, then write into the final array): no per-record arrays on this per-load path.
+  let count = 0;
   for (const seg of segments) {
-    const secName = spec.elf.sections[seg.prog.sectionIndex]!.name;
-    const count = seg.prog.insns.length / INSN_SIZE;
-    const start = records.length;
-    if (which === 'func') {
-      for (const r of ext.funcInfo.get(secName) ?? []) {
-        const insn = r.insnOff / INSN_SIZE;
-        if (insn < seg.prog.secInsnOff || insn >= seg.prog.secInsnOff + count) continue;
-        records.push([insn - seg.prog.secInsnOff + seg.start, r.typeId]);
-      }
-    } else {
-      for (const r of ext.lineInfo.get(secName) ?? []) {
-        const insn = r.insnOff / INSN_SIZE;
-        if (insn < seg.prog.secInsnOff || insn >= seg.prog.secInsnOff + count) continue;
-        records.push([insn - seg.prog.secInsnOff + seg.start, r.fileNameOff, r.lineOff, r.lineCol]);
-      }
-    }
-    if (records.length === start) {
+    const n = countRecords(spec, ext, seg, which);
+    if (n === 0) {
       if (seg.prog === main) return undefined;
       throw new BpfError(`prog '${main.name}': missing .BTF.ext ${which} info for subprogram '${seg.prog.name}'`, {
         cmd: 'relocate', program: main.name, object: spec.name, errno: 2,
       });
     }
+    count += n;
   }
-  const out = new Uint8Array(records.length * recSize);
+  const out = new Uint8Array(count * recSize);
   const dv = new DataView(out.buffer);
-  records.forEach((rec, i) => rec.forEach((v, j) => dv.setUint32(i * recSize + j * 4, v >>> 0, true)));
+  let at = 0;
+  for (const seg of segments) {
+    const first = seg.prog.secInsnOff;
+    const end = first + seg.prog.insns.length / INSN_SIZE;
+    const secName = spec.elf.sections[seg.prog.sectionIndex]!.name;
+    if (which === 'func') {
+      for (const r of ext.funcInfo.get(secName) ?? []) {
+        const insn = r.insnOff / INSN_SIZE;
+        if (insn < first || insn >= end) continue;
+        dv.setUint32(at, (insn - first + seg.start) >>> 0, true);
+        dv.setUint32(at + 4, r.typeId >>> 0, true);
+        at += recSize;
+      }
+    } else {
+      for (const r of ext.lineInfo.get(secName) ?? []) {
+        const insn = r.insnOff / INSN_SIZE;
+        if (insn < first || insn >= end) continue;
+        dv.setUint32(at, (insn - first + seg.start) >>> 0, true);
+        dv.setUint32(at + 4, r.fileNameOff >>> 0, true);
+        dv.setUint32(at + 8, r.lineOff >>> 0, true);
+        dv.setUint32(at + 12, r.lineCol >>> 0, true);
+        at += recSize;
+      }
+    }
+  }
   return out;
+}
+
+/** How many func_info or line_info records fall inside the segment's (sub)program. */
+function countRecords(spec: ObjectSpec, ext: BtfExt, seg: Segment, which: 'func' | 'line'): number {
+  const first = seg.prog.secInsnOff;
+  const end = first + seg.prog.insns.length / INSN_SIZE;
+  const secName = spec.elf.sections[seg.prog.sectionIndex]!.name;
+  const recs: readonly { insnOff: number }[] = (which === 'func' ? ext.funcInfo.get(secName) : ext.lineInfo.get(secName)) ?? [];
+  let n = 0;
+  for (const r of recs) {
+    const insn = r.insnOff / INSN_SIZE;
+    if (insn >= first && insn < end) n++;
+  }
+  return n;
 }

@@ -1,6 +1,5 @@
 // BpfObject: open (parse only) and load (create maps, relocate and load programs), libbpf's lifecycle.
 
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Btf } from '../btf/index.js';
 import { BpfError, ParseError, StateError, withContext } from './errors.js';
@@ -11,6 +10,7 @@ import { loadObject } from './loader.js';
 import { attachObject, detachObject, type AttachSummary } from './attach/auto.js';
 import type { Link } from './link.js';
 import { parseObject } from './spec/parse-object.js';
+import { readObjectFile, readWholeFile } from './spec/read-object.js';
 import { StructOps } from './struct-ops.js';
 import type { ObjectSpec } from './spec/types.js';
 import type { Fd } from '../syscalls/index.js';
@@ -105,9 +105,11 @@ export class BpfObject {
   static open(pathOrBytes: string | Uint8Array, opts: OpenOptions = {}): BpfObject {
     let bytes: Uint8Array;
     let name: string;
+    let compact = false;
     if (typeof pathOrBytes === 'string') {
       try {
-        bytes = readFileSync(pathOrBytes);
+        // Without its DWARF sections, which open never uses (src/spec/read-object.ts).
+        ({ bytes, compact } = readObjectFile(pathOrBytes));
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         throw new BpfError(`failed to read BPF object '${pathOrBytes}': ${err.message}`, { cmd: 'open', errno: err.errno ? Math.abs(err.errno) : 2, cause: e });
@@ -121,7 +123,19 @@ export class BpfObject {
     }
     let spec: ObjectSpec;
     try {
-      spec = parseObject(bytes, { name, relaxedMaps: opts.relaxedMaps });
+      try {
+        spec = parseObject(bytes, { name, relaxedMaps: opts.relaxedMaps });
+      } catch (e) {
+        if (!compact) throw e;
+        // The error (and its offsets) must be the file's own: parse every byte of it.
+        let whole: Uint8Array;
+        try {
+          whole = readWholeFile(pathOrBytes as string);
+        } catch {
+          throw e; // the file went away meanwhile: the image's error is the best there is
+        }
+        spec = parseObject(whole, { name, relaxedMaps: opts.relaxedMaps });
+      }
     } catch (e) {
       throw withContext(asBpfError(e), { object: name });
     }

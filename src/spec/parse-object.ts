@@ -278,6 +278,8 @@ function collectProgRelos(
   elf: ElfFile, rel: ElfSection, target: ElfSection, programs: ProgramSpec[], maps: MapSpec[], externs: ExternSpec[], ctx: RelocContext,
 ): void {
   const progsInSec = programs.filter((p) => p.sectionIndex === target.index);
+  // One instruction view per program, not one per relocation.
+  const views = new Map<ProgramSpec, Insns>();
   for (const r of elf.relocations(rel)) {
     const where = { section: rel.name, offset: rel.offset };
     if (r.offset % INSN_SIZE || r.offset >= target.size) throw new ParseError(`relocation at offset ${r.offset} is outside section '${target.name}' or misaligned`, where);
@@ -286,7 +288,8 @@ function collectProgRelos(
     // Relocations against instructions outside any function (e.g. in stripped code) are skipped, as libbpf does.
     if (!prog) continue;
     const insnIdx = secInsn - prog.secInsnOff;
-    const insns = new Insns(prog.insns);
+    let insns = views.get(prog);
+    if (!insns) views.set(prog, (insns = new Insns(prog.insns)));
     const sym = elf.symbols[r.symbol];
     if (!sym) throw new ParseError(`relocation refers to symbol ${r.symbol}, which does not exist`, where);
     const what = `prog '${prog.name}': relocation against '${sym.name || `section ${sym.shndx}`}' at insn ${insnIdx}`;
