@@ -623,16 +623,7 @@ export class Btf {
     if (prefix === '' || prefix.includes('\0')) return out;
     const own: number[] = [];
     this.scanColumn(utf8Bytes(prefix), kind, own, true);
-    let unsorted = false;
-    for (const i of this.dirty) {
-      const t = this.cacheGet(i)!;
-      if (t.kind === kind && t.name.startsWith(prefix)) { own.push(this.startId + i); unsorted = true; }
-    }
-    if (unsorted) own.sort((a, b) => a - b);
-    for (let i = 0; i < this.added.length; i++) {
-      const t = this.added[i]!;
-      if (t.kind === kind && t.name.startsWith(prefix)) own.push(this.startId + this.rawCount + i);
-    }
+    this.editedMatches(own, (t) => t.kind === kind && t.name.startsWith(prefix));
     for (const id of own) out.push(id);
     return out;
   }
@@ -649,19 +640,23 @@ export class Btf {
     } else {
       this.hashLookup(q, kind, own);
     }
-    // Replaced and added types are few: check them directly.
-    const dirty = this.dirty;
+    this.editedMatches(own, (t) => t.name === name && (kind === undefined || t.kind === kind));
+    return own;
+  }
+
+  /**
+   * Adds to `own` (ids of raw matches, ascending) the replaced and added types that `match`, keeping
+   * it ascending. They are few, so they are checked directly rather than indexed.
+   */
+  private editedMatches(own: number[], match: (t: BtfType) => boolean): void {
     let unsorted = false;
-    for (const i of dirty) {
-      const t = this.cacheGet(i)!;
-      if (t.name === name && (kind === undefined || t.kind === kind)) { own.push(this.startId + i); unsorted = true; }
+    for (const i of this.dirty) {
+      if (match(this.cacheGet(i)!)) { own.push(this.startId + i); unsorted = true; }
     }
     if (unsorted) own.sort((a, b) => a - b);
     for (let i = 0; i < this.added.length; i++) {
-      const t = this.added[i]!;
-      if (t.name === name && (kind === undefined || t.kind === kind)) own.push(this.startId + this.rawCount + i);
+      if (match(this.added[i]!)) own.push(this.startId + this.rawCount + i);
     }
-    return own;
   }
 
   /**

@@ -94,7 +94,6 @@ class TypeMapper {
   private readonly usedIdents = new Set<string>();
   private readonly enums = new Map<number, string>();
   private readonly enumOrder: { ident: string; code: string }[] = [];
-  private readonly inProgress = new Set<number>();
   /** The types being described, outermost first (see describe). */
   private readonly path: number[] = [];
   /** Runtime value/type names the module imports. */
@@ -199,13 +198,10 @@ class TypeMapper {
     }
     let entry = this.structs.get(id);
     if (!entry) {
-      if (this.inProgress.has(id)) throw new BpfError(`BTF type [${id}] contains itself`, { errno: 22 });
-      this.inProgress.add(id);
       const kw = t.kind === BTF_KIND.STRUCT ? 'struct' : 'union';
       const ident = this.unique(sanitize(`${kw}_${t.name}`));
       const { descCode, entries } = this.structBody(t, `${kw} ${t.name}`);
       entry = { ident, descCode, tsCode: renderLiteral(entries) };
-      this.inProgress.delete(id);
       this.structs.set(id, entry);
       this.structOrder.push(entry); // after its members' types: definitions come out in dependency order
     }
