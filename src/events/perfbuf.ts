@@ -15,16 +15,15 @@
 // (libbpf reports the same padded size).
 
 import {
-  Epoll, EPOLLIN, type Fd, MappedRegion, mapDeleteElem, mapUpdateElem, onlineCpus, pageSize, perfEventAttr,
+  EPOLLIN, type Fd, MappedRegion, mapDeleteElem, mapUpdateElem, onlineCpus, pageSize, perfEventAttr,
   perfEventEnable, perfEventOpen, dupFd, type WaitMode,
 } from '../../syscalls/index.js';
 import { BpfError, StateError } from '../errors.js';
 import type { BpfMap } from '../map.js';
 import { MAP_TYPE } from '../spec/map-types.js';
 import { RecordView } from './record.js';
-import { checkTimeout, loadPos, onAbort, remaining, resolveMap, stopCount, storePos } from './shared.js';
-import { roundRobin } from './round-robin.js';
-import { Waiter } from './waiter.js';
+import { loadPos, resolveMap, stopCount, storePos } from './shared.js';
+import { EventStream } from './stream.js';
 
 const PERF_TYPE_SOFTWARE = 1;
 const PERF_COUNT_SW_BPF_OUTPUT = 10;
@@ -403,27 +402,8 @@ export class PerfCpuBuffer {
  * Records are zero-copy views valid only during the callback or iteration step (records that wrap
  * around the end of a per-CPU ring, and all records in copy mode, are views of a reused copy).
  */
-export class PerfBuffer {
-  readonly #buffers: PerfCpuBuffer[] = [];
-  readonly #epoll: Epoll;
-  readonly #waiter: Waiter;
-  readonly #view: RecordView;
-  readonly #callback: PerfCallback | undefined;
-  readonly #onLost: LostCallback | undefined;
+export class PerfBuffer extends EventStream<PerfCpuBuffer, PerfCallback> {
   readonly #mapFd: Fd;
-  readonly #mapName: string;
-  #unabort: (() => void) | undefined;
-  #closed = false;
-  #draining = false;
-  #iterating = false;
-  #held: PerfCpuBuffer | null = null;
-  /** Samples delivered by #drainWhenReady during the current poll() wait. */
-  #readyCount = 0;
-  /** poll()'s onReady: drain in the readiness callback; true (settle the wait) once samples came. */
-  readonly #drainWhenReady = (): boolean => {
-    this.#readyCount = this.consume();
-    return this.#readyCount > 0;
-  };
 
   constructor(map: BpfMap | number, callback?: PerfCallback, opts?: PerfBufferOptions);
   constructor(map: BpfMap | number, opts?: PerfBufferOptions);
@@ -460,16 +440,15 @@ export class PerfBuffer {
       }
     }
 
-    this.#callback = callback;
-    this.#onLost = opts.onLost;
-    this.#mapName = m.name;
-    this.#view = new RecordView(new DataView(new ArrayBuffer(0)), 'PerfBuffer');
+
+    super('PerfBuffer', new RecordView(new DataView(new ArrayBuffer(0)), 'PerfBuffer'), callback, true);
+    this.label = `PerfBuffer (map ${m.name})`;
+    this.onLost = opts.onLost;
     // Our own reference to the map file, so close() can clear the entries even if the caller has
     // closed its map by then.
     this.#mapFd = dupFd(m.fd, `PerfBuffer map ${m.name}`);
     try {
-      this.#epoll = new Epoll(Math.max(8, cpus.length), 'PerfBuffer epoll');
-      this.#waiter = new Waiter(this.#epoll.fd, opts.wait, 'PerfBuffer');
+      this.openWait(cpus.length, opts.wait);
       const attr = perfEventAttr(opts.watermark !== undefined
         ? { type: PERF_TYPE_SOFTWARE, config: PERF_COUNT_SW_BPF_OUTPUT, sample_type: PERF_SAMPLE_RAW, sample_period: 1, watermark: 1, wakeup_watermark: opts.watermark }
         : { type: PERF_TYPE_SOFTWARE, config: PERF_COUNT_SW_BPF_OUTPUT, sample_type: PERF_SAMPLE_RAW, sample_period: 1, wakeup_events: wakeupEvents });
@@ -479,14 +458,14 @@ export class PerfBuffer {
       const vdv = new DataView(value.buffer);
       cpus.forEach((cpu, i) => {
         const b = new PerfCpuBuffer(i, cpu, keys[i]!, pageCount, attr);
-        this.#buffers.push(b);
+        this.parts.push(b);
         b._enable();
         kdv.setUint32(0, b.mapKey, true);
         vdv.setUint32(0, b.eventFd.fd, true);
         mapUpdateElem(this.#mapFd.fd, key, value, 0);
-        this.#epoll.add(b.eventFd.fd, EPOLLIN, i);
+        this.epoll.add(b.eventFd.fd, EPOLLIN, i);
       });
-      this.#unabort = onAbort(opts.signal, () => this.close(), 'PerfBuffer');
+      this.watchAbort(opts.signal);
     } catch (e) {
       this.close();
       throw e;
@@ -495,68 +474,21 @@ export class PerfBuffer {
 
   /** The per-CPU buffers (perf_buffer__buffer_cnt / __buffer_fd). */
   get buffers(): readonly PerfCpuBuffer[] {
-    return this.#buffers;
-  }
-
-  /** The epoll fd that becomes readable when a CPU's buffer has data (perf_buffer__epoll_fd). */
-  get epollFd(): number {
-    this.#check();
-    return this.#epoll.fd.fd;
+    return this.parts;
   }
 
   /** Samples the kernel reported lost (PERF_RECORD_LOST) so far, over all CPUs. */
   get lost(): number {
     let n = 0;
-    for (const b of this.#buffers) n += b.lostTotal;
+    for (const b of this.parts) n += b.lostTotal;
     return n;
-  }
-
-  get zeroCopy(): boolean {
-    return this.#buffers.every((b) => b.zeroCopy);
-  }
-
-  get waitMode(): WaitMode {
-    return this.#waiter.mode;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /**
-   * Drains every CPU's buffer now, synchronously (perf_buffer__consume). Returns the number of samples
-   * delivered; lost-sample records go to onLost. Stops after `maxRecords`, when the callback returns
-   * false (that record counts) or throws (that record is consumed and the error is rethrown).
-   */
-  consume(callback?: PerfCallback, maxRecords = Infinity): number {
-    return this.#consume(this.#buffers, callback, maxRecords);
   }
 
   /** Drains one CPU's buffer by index in `buffers` (perf_buffer__consume_buffer). */
   consumeBuffer(index: number, callback?: PerfCallback, maxRecords = Infinity): number {
-    const b = this.#buffers[index];
-    if (!b) throw new BpfError(`PerfBuffer: no buffer ${index} (there are ${this.#buffers.length})`, { errno: 2, cmd: 'consume' });
-    return this.#consume([b], callback, maxRecords);
-  }
-
-  #consume(buffers: readonly PerfCpuBuffer[], callback: PerfCallback | undefined, maxRecords: number): number {
-    this.#check();
-    if (this.#draining) throw new StateError('PerfBuffer: consume() called from inside a record callback', { cmd: 'consume', errno: 16 });
-    if (this.#held) throw new StateError('PerfBuffer: consume() called while an iteration holds a record', { cmd: 'consume', errno: 16 });
-    const cb = callback ?? this.#callback;
-    if (!cb) throw new BpfError('PerfBuffer: no callback (pass one to the constructor or to consume())', { errno: 22, cmd: 'consume' });
-    if (!(maxRecords > 0)) return 0;
-    this.#draining = true;
-    let total = 0;
-    try {
-      for (const b of buffers) {
-        total += b._drain(cb, this.#view, maxRecords - total, this.#onLost);
-        if (total >= maxRecords || this.#closed) break;
-      }
-    } finally {
-      this.#draining = false;
-    }
-    return total;
+    const b = this.parts[index];
+    if (!b) throw new BpfError(`PerfBuffer: no buffer ${index} (there are ${this.parts.length})`, { errno: 2, cmd: 'consume' });
+    return this.consumeParts([b], callback, maxRecords);
   }
 
   /**
@@ -565,79 +497,47 @@ export class PerfBuffer {
    * Resolves with the number of samples delivered: 0 on timeout or when closed meanwhile. As in
    * libbpf, samples below the wake-up threshold stay in the buffers until a wake-up or a consume().
    */
-  async poll(timeoutMs = -1): Promise<number> {
-    this.#check();
-    checkTimeout(timeoutMs, 'PerfBuffer.poll');
-    const deadline = performance.now() + Math.max(0, timeoutMs);
-    if (timeoutMs === 0) {
-      // Like perf_buffer__poll(pb, 0): a non-blocking look at the wake-up state (epoll_wait(0)).
-      const woken = this.#waiter.takePending() || this.#epoll.wait(0) > 0;
-      return woken ? this.consume() : 0;
-    }
-    for (;;) {
-      if (this.#closed) return 0;
-      const left = remaining(timeoutMs, deadline);
-      if (left === 0 && timeoutMs !== -1) return 0;
-      // Drained inside the readiness callback (#drainWhenReady), as RingBuffer.poll does.
-      this.#readyCount = 0;
-      const r = await this.#waiter.wait(left, this.#drainWhenReady);
-      if (this.#readyCount > 0) return this.#readyCount;
-      if (r !== 'ready') return 0;
-      // A wake-up remembered from before this wait.
-      const n = this.consume();
-      if (n > 0) return n;
-    }
-  }
-
-  /**
-   * Iterates over samples as they come (each valid until the next step; `record.cpu` says where it
-   * was written). Samples already waiting are delivered first. Ends when the buffer is closed.
-   */
-  async *[Symbol.asyncIterator](): AsyncGenerator<RecordView, void, undefined> {
-    this.#check();
-    if (this.#iterating) throw new StateError('PerfBuffer: already being iterated', { cmd: 'iterate', errno: 16 });
-    this.#iterating = true;
-    try {
-      yield* roundRobin<PerfCpuBuffer>({
-        rings: this.#buffers, view: this.#view, waiter: this.#waiter,
-        peek: (b) => b._peek(this.#view, this.#onLost),
-        hold: (r) => { this.#held = r; },
-        closed: () => this.#closed,
-      });
-    } finally {
-      this.#iterating = false;
-    }
+  override poll(timeoutMs = -1): Promise<number> {
+    return super.poll(timeoutMs);
   }
 
   /** Removes the buffers from the map, unmaps them and closes every fd. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#unabort?.();
-    this.#view._len = -1;
-    this.#view._closed = true;
-    this.#waiter?.close();
-    const key = new Uint8Array(4);
-    for (const b of this.#buffers) {
-      if (this.#mapFd && !this.#mapFd.closed) {
-        new DataView(key.buffer).setUint32(0, b.mapKey, true);
-        try {
-          mapDeleteElem(this.#mapFd.fd, key);
-        } catch {
-          // Best effort, as libbpf: the entry dies with the map anyway.
-        }
-      }
-      b._close();
-    }
-    this.#epoll?.close();
+  override close(): void {
+    if (this.isClosed) return;
+    super.close();
     this.#mapFd?.close();
   }
 
-  [Symbol.dispose](): void {
-    this.close();
+  protected override noCallback(): BpfError {
+    return new BpfError('PerfBuffer: no callback (pass one to the constructor or to consume())', { errno: 22, cmd: 'consume' });
   }
 
-  #check(): void {
-    if (this.#closed) throw new StateError(`PerfBuffer (map ${this.#mapName}) is closed`, { cmd: 'PerfBuffer' });
+
+  /**
+   * Like perf_buffer__poll(pb, 0): a non-blocking look at the wake-up state (epoll_wait(0)), so samples
+   * below the wake-up threshold stay where they are.
+   */
+  protected override pollNow(): number {
+    const woken = this.waiter.takePending() || this.epoll.wait(0) > 0;
+    return woken ? this.consume() : 0;
+  }
+
+  /** Only a wake-up remembered from before the last wait drains; otherwise poll() waits first. */
+  protected override drainBeforeWait(waited: boolean): number {
+    return waited ? this.consume() : 0;
+  }
+
+  /** Clears the buffer's map entry (the map fd is ours, so it is still open), then unmaps it. */
+  protected override closePart(b: PerfCpuBuffer): void {
+    if (this.#mapFd && !this.#mapFd.closed) {
+      const key = new Uint8Array(4);
+      new DataView(key.buffer).setUint32(0, b.mapKey, true);
+      try {
+        mapDeleteElem(this.#mapFd.fd, key);
+      } catch {
+        // Best effort, as libbpf: the entry dies with the map anyway.
+      }
+    }
+    b._close();
   }
 }

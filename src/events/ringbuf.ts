@@ -17,14 +17,13 @@
 // waiter.ts. Copy mode (Electron, TSBPF_FORCE_COPY=1, setZeroCopy(false)): no view ever aliases the
 // ring; each drain copies the committed records into a reused buffer and delivers views of that copy.
 
-import { Epoll, EPOLLIN, MappedRegion, pageSize, type WaitMode } from '../../syscalls/index.js';
+import { EPOLLIN, MappedRegion, pageSize, type WaitMode } from '../../syscalls/index.js';
 import { BpfError, StateError } from '../errors.js';
 import type { BpfMap } from '../map.js';
 import { MAP_TYPE } from '../spec/map-types.js';
 import { RecordView } from './record.js';
-import { checkTimeout, loadPos, onAbort, PLAIN_LOADS, remaining, resolveMap, stopCount, storePos } from './shared.js';
-import { roundRobin } from './round-robin.js';
-import { Waiter } from './waiter.js';
+import { loadPos, PLAIN_LOADS, resolveMap, stopCount, storePos } from './shared.js';
+import { EventStream } from './stream.js';
 
 const BUSY = 0x80000000;
 const DISCARD = 0x40000000;
@@ -363,26 +362,7 @@ export class Ring {
  * step; `record.copy()` keeps one. Under copy mode (Electron, TSBPF_FORCE_COPY=1) records are copied
  * into a reused buffer first, with the same API and the same lifetime rule.
  */
-export class RingBuffer {
-  readonly #rings: Ring[] = [];
-  readonly #epoll: Epoll;
-  readonly #waiter: Waiter;
-  readonly #view: RecordView;
-  readonly #callback: RingCallback | undefined;
-  #unabort: (() => void) | undefined;
-  #closed = false;
-  #draining = false;
-  #iterating = false;
-  /** The ring holding the record the iterator handed out, if any. */
-  #held: Ring | null = null;
-  /** Records delivered by #drainWhenReady during the current poll() wait. */
-  #readyCount = 0;
-  /** poll()'s onReady: drain in the readiness callback; true (settle the wait) once records came. */
-  readonly #drainWhenReady = (): boolean => {
-    this.#readyCount = this.consume();
-    return this.#readyCount > 0;
-  };
-
+export class RingBuffer extends EventStream<Ring, RingCallback> {
   constructor(source: RingSource | readonly RingSource[], callback?: RingCallback, opts?: RingBufferOptions);
   constructor(source: RingSource | readonly RingSource[], opts?: RingBufferOptions);
   constructor(source: RingSource | readonly RingSource[], callbackOrOpts?: RingCallback | RingBufferOptions, maybeOpts?: RingBufferOptions) {
@@ -390,13 +370,11 @@ export class RingBuffer {
     const opts = (typeof callbackOrOpts === 'function' ? maybeOpts : callbackOrOpts) ?? {};
     const sources = Array.isArray(source) ? (source as readonly RingSource[]) : [source as RingSource];
     if (sources.length === 0) throw new BpfError('RingBuffer needs at least one ring buffer map', { errno: 22, cmd: 'RingBuffer' });
-    this.#callback = callback;
-    this.#view = new RecordView(new DataView(new ArrayBuffer(0)), 'RingBuffer');
-    this.#epoll = new Epoll(Math.max(8, sources.length), 'RingBuffer epoll');
+    super('RingBuffer', new RecordView(new DataView(new ArrayBuffer(0)), 'RingBuffer'), callback, false);
     try {
-      this.#waiter = new Waiter(this.#epoll.fd, opts.wait, 'RingBuffer');
+      this.openWait(sources.length, opts.wait);
       for (const s of sources) this.add(s);
-      this.#unabort = onAbort(opts.signal, () => this.close(), 'RingBuffer');
+      this.watchAbort(opts.signal);
     } catch (e) {
       this.close();
       throw e;
@@ -408,142 +386,36 @@ export class RingBuffer {
    * consume() or the constructor does.
    */
   add(source: RingSource, callback?: RingCallback): Ring {
-    this.#check();
-    const ring = new Ring(this, this.#rings.length, source, callback);
+    this.check();
+    const ring = new Ring(this, this.parts.length, source, callback);
     try {
-      this.#epoll.add(typeof source === 'number' ? source : source.fd, EPOLLIN, ring.index);
+      this.epoll.add(typeof source === 'number' ? source : source.fd, EPOLLIN, ring.index);
     } catch (e) {
       ring._close();
       throw e;
     }
-    this.#rings.push(ring);
+    this.parts.push(ring);
     return ring;
   }
 
   /** The rings, in the order they were added (ring_buffer__ring). */
   get rings(): readonly Ring[] {
-    return this.#rings;
+    return this.parts;
   }
 
-  /** The epoll fd that becomes readable when any ring has data (ring_buffer__epoll_fd). */
-  get epollFd(): number {
-    this.#check();
-    return this.#epoll.fd.fd;
-  }
-
-  /** False when records are copied (Electron, TSBPF_FORCE_COPY=1, setZeroCopy(false)). */
-  get zeroCopy(): boolean {
-    return this.#rings.every((r) => r.zeroCopy);
-  }
-
-  /** How poll() and iteration wait ('uv-poll' or 'threadpool'). */
-  get waitMode(): WaitMode {
-    return this.#waiter.mode;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /**
-   * Drains every ring now, synchronously (ring_buffer__consume / __consume_n). Returns the number of
-   * records delivered (discarded records are skipped and not counted). Stops early after `maxRecords`,
-   * when the callback returns false (that record counts), or when it throws (that record is consumed
-   * and the error is rethrown). `callback` overrides the per-ring and constructor callbacks.
-   */
-  consume(callback?: RingCallback, maxRecords = Infinity): number {
-    return this._consumeRings(this.#rings, callback, maxRecords);
-  }
-
-  /** @internal */
+  /** @internal Ring.consume. */
   _consumeRings(rings: readonly Ring[], callback: RingCallback | undefined, maxRecords: number): number {
-    this.#check();
-    if (this.#draining) throw new StateError('RingBuffer: consume() called from inside a record callback', { cmd: 'consume', errno: 16 });
-    if (this.#held) throw new StateError('RingBuffer: consume() called while an iteration holds a record', { cmd: 'consume', errno: 16 });
-    if (!(maxRecords > 0)) return 0;
-    this.#draining = true;
-    let total = 0;
-    try {
-      for (const ring of rings) {
-        const cb = callback ?? ring.callback ?? this.#callback;
-        if (!cb) throw new BpfError(`RingBuffer: no callback for ring ${ring.name} (pass one to the constructor, add() or consume())`, { errno: 22, cmd: 'consume' });
-        total += ring._drain(cb, this.#view, maxRecords - total);
-        if (total >= maxRecords || this.#closed) break;
-      }
-    } finally {
-      this.#draining = false;
-    }
-    return total;
+    return this.consumeParts(rings, callback, maxRecords);
   }
 
-  /**
-   * Waits until a ring has data (at most `timeoutMs`; -1 forever, 0 not at all), then drains every
-   * ring (ring_buffer__poll). Resolves with the number of records delivered: 0 on timeout or when the
-   * buffer is closed meanwhile. Never blocks the event loop. Rejects if a callback throws.
-   */
-  async poll(timeoutMs = -1): Promise<number> {
-    this.#check();
-    checkTimeout(timeoutMs, 'RingBuffer.poll');
-    const deadline = performance.now() + Math.max(0, timeoutMs);
-    for (;;) {
-      if (this.#closed) return 0;
-      if (this.#rings.some((r) => r._hasData())) {
-        this.#waiter.clearPending();
-        const n = this.consume();
-        if (n > 0) return n;
-      }
-      const left = remaining(timeoutMs, deadline);
-      if (left === 0 && timeoutMs !== -1) return 0;
-      // The rings are drained inside the readiness callback (#drainWhenReady): records reach the
-      // callbacks one libuv callback after the wake-up, with no promise hop in between.
-      this.#readyCount = 0;
-      const r = await this.#waiter.wait(left, this.#drainWhenReady);
-      if (this.#readyCount > 0) return this.#readyCount;
-      if (r !== 'ready') return 0;
-      // A readiness remembered from before this wait: drain at the top of the loop. With nothing
-      // there (consumed meanwhile, or only discarded/busy records) the loop waits again.
-    }
+  protected override noCallback(ring: Ring): BpfError {
+    return new BpfError(`RingBuffer: no callback for ring ${ring.name} (pass one to the constructor, add() or consume())`, { errno: 22, cmd: 'consume' });
   }
 
-  /**
-   * Iterates over records as they come, waiting (without blocking) when the rings are empty. Each
-   * record is valid until the next step; breaking out of the loop keeps the buffer open. Ends when
-   * the buffer is closed (or its signal aborts).
-   */
-  async *[Symbol.asyncIterator](): AsyncGenerator<RecordView, void, undefined> {
-    this.#check();
-    if (this.#iterating) throw new StateError('RingBuffer: already being iterated', { cmd: 'iterate', errno: 16 });
-    this.#iterating = true;
-    try {
-      yield* roundRobin<Ring>({
-        rings: this.#rings, view: this.#view, waiter: this.#waiter,
-        peek: (ring) => ring._peek(this.#view),
-        hold: (r) => { this.#held = r; },
-        closed: () => this.#closed,
-      });
-    } finally {
-      this.#iterating = false;
-    }
-  }
-
-  /** Unmaps the rings and closes the epoll fd; a pending poll resolves with 0. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#unabort?.();
-    this.#view._len = -1;
-    this.#view._closed = true;
-    // The poll handle goes first: libuv must forget the epoll fd before it is closed.
-    this.#waiter?.close();
-    for (const r of this.#rings) r._close();
-    this.#epoll.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  #check(): void {
-    if (this.#closed) throw new StateError('RingBuffer is closed', { cmd: 'RingBuffer' });
+  /** Records already committed are drained without waiting (a cheap check of the positions first). */
+  protected override drainBeforeWait(): number {
+    if (!this.parts.some((r) => r._hasData())) return 0;
+    this.waiter.clearPending();
+    return this.consume();
   }
 }
