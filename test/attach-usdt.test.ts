@@ -143,6 +143,17 @@ class Target {
     return Number((await this.next()).split(' ')[1]);
   }
 
+  /** The semaphore once it reaches `want`, or its value after 5 s. */
+  async semaSettled(want: number): Promise<number> {
+    const end = Date.now() + 5000;
+    let v = await this.sema();
+    while (v !== want && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 10));
+      v = await this.sema();
+    }
+    return v;
+  }
+
   [Symbol.dispose](): void {
     this.proc.kill('SIGKILL');
   }
@@ -232,7 +243,10 @@ for (const [label, bin] of [['-O2 (registers)', O2], ['-O0 (memory)', O0]] as co
       await t.fire(6);
       assert.is(signed(g.get('a_short')), 6000n);
       obj.detach();
-      assert.is(await t.sema(), 0, 'the semaphore drops when the link closes');
+      // On 6.18 the kernel drops the semaphore a little after close() returns (the perf event is
+      // freed asynchronously), so wait for it rather than read it once.
+      // (seen: 0 at once in some runs, 1 for about 30 ms in others).
+      assert.is(await t.semaSettled(0), 0, 'the semaphore drops once the link is closed');
       await t.fire(7);
       assert.is(g.get('args_hits'), 2n, 'detached');
     } finally {
