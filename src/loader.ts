@@ -5,8 +5,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BTF_FUNC_LINKAGE, BTF_KIND, sanitizeBtf, type Btf } from '../btf/index.js';
 import {
-  btfLoad, type Fd, kernelRelease, kernelVersionCode, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin,
-  possibleCpus, progLoadWithLog, raiseMemlockRlimit, isBpffs,
+  btfLoad, Fd, kernelRelease, kernelVersionCode, mapCreate, mapCreateAsync, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin,
+  possibleCpus, progLoadWithLog, progLoadWithLogAsync, raiseMemlockRlimit, isBpffs, type MapCreateOptions, type ProgLoadOptions,
 } from '../syscalls/index.js';
 import { BpfError, NotSupportedError, VerifierError, withContext } from './errors.js';
 import { kernelBtfFeatures, kernelChargesMemlock, needsBtfSanitizing } from './features.js';
@@ -19,6 +19,7 @@ import { resolveKsyms, type ResolvedKsyms } from './ksyms.js';
 import { enrichVerifierError } from './verifier-diagnostics.js';
 import { linkProgram, type LinkedProgram } from './link-subprogs.js';
 import type { BpfMap } from './map.js';
+import type { Program } from './program.js';
 import type { BpfObject } from './object.js';
 import { isMapInMap } from './spec/map-defs.js';
 import { MAP_FLAG, MAP_TYPE, mapTypeTakesNoBtf } from './spec/map-types.js';
@@ -29,7 +30,94 @@ import { createStructOpsMap, fillStructOpsProgramFds, prepareStructOps, unrefere
 
 const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
 
+/** What the steps of one object load share. */
+interface LoadRun {
+  obj: BpfObject;
+  ksyms: ResolvedKsyms;
+  /** Kfuncs in kernel modules are called through fd_array indexes (libbpf's obj->fd_array, every program). */
+  fdArray: Int32Array | undefined;
+  structOps: Map<string, StructOpsTarget>;
+  btfFd: number | undefined;
+  core?: Map<ProgramSpec, CoreProgramResult>;
+  coreOutcomes?: Map<ProgramSpec, readonly CoreReloOutcome[]>;
+}
+
+/** One program ready for BPF_PROG_LOAD. */
+interface ProgramLoad {
+  prog: Program;
+  linked: LinkedProgram;
+  opts: ProgLoadOptions;
+}
+
+/** The sequential load (loadSync): every step in libbpf's order, one system call at a time. */
 export function loadObject(obj: BpfObject): void {
+  const run = beginLoad(obj);
+  for (const map of obj.maps.values()) createMap(obj, map, run.btfFd);
+  fillInnerMaps(obj);
+  relocateCore(run);
+  for (const prog of obj.programs.values()) {
+    const req = prepareProgram(run, prog);
+    if (!req) continue;
+    let r: { fd: Fd; log: string };
+    try {
+      r = progLoadWithLog(req.opts, `prog ${prog.name}`);
+    } catch (e) {
+      throw programLoadError(run, req, e);
+    }
+    programLoaded(prog, r);
+  }
+  finishLoad(run);
+}
+
+/**
+ * The concurrent load (load()): the same steps and results, but the kernel work runs on the libuv
+ * threadpool. Plain maps are created all at once while CO-RE relocation runs here, and each program
+ * goes to the verifier as soon as it is relocated. Kernel time (preallocating maps, verifying) is
+ * most of a load, so on a machine with a spare core this overlaps it with itself and with ours.
+ * Errors are the ones the sequential load would report: the first failing map or program in object
+ * order. Nothing is released before every call under way has returned, so no fd is closed while
+ * the kernel may still be reading it.
+ */
+export async function loadObjectAsync(obj: BpfObject): Promise<void> {
+  const run = beginLoad(obj);
+  await createMapsConcurrently(obj, run.btfFd, () => relocateCore(run));
+  fillInnerMaps(obj);
+
+  const inflight: { req: ProgramLoad; done: Promise<{ fd: Fd; log: string }> }[] = [];
+  const settle = async (): Promise<unknown> => {
+    const results = await Promise.allSettled(inflight.map((x) => x.done));
+    let failure: unknown;
+    results.forEach((res, i) => {
+      const { req } = inflight[i]!;
+      if (res.status === 'fulfilled') programLoaded(req.prog, res.value);
+      else failure ??= programLoadError(run, req, res.reason);
+    });
+    inflight.length = 0;
+    return failure;
+  };
+  let prepareError: unknown;
+  try {
+    for (const prog of obj.programs.values()) {
+      // freplace targets may be earlier programs of this object: they must have their fds first.
+      if (inflight.length && prog.spec.progType === 'BPF_PROG_TYPE_EXT') {
+        const failure = await settle();
+        if (failure) throw failure;
+      }
+      const req = prepareProgram(run, prog);
+      if (req) inflight.push({ req, done: progLoadWithLogAsync(req.opts, `prog ${prog.name}`) });
+    }
+  } catch (e) {
+    prepareError = e;
+  }
+  // A program that failed to load comes before the one whose preparation failed (it is earlier).
+  const failure = await settle();
+  if (failure) throw failure;
+  if (prepareError) throw prepareError;
+  finishLoad(run);
+}
+
+/** Probes, externs, struct_ops targets and the object's BTF: what every later step needs. */
+function beginLoad(obj: BpfObject): LoadRun {
   const spec = obj.spec;
   if (kernelChargesMemlock()) raiseMemlockRlimit();
 
@@ -52,85 +140,99 @@ export function loadObject(obj: BpfObject): void {
   const ksyms = spec.externs.some((e) => e.kind === 'ksym')
     ? resolveKsyms(spec.externs, spec.btf, () => kernelBtf(), { modules: kernelModuleBtfs, moduleBtfFd: moduleBtfObjFd })
     : new Map() as ResolvedKsyms;
-  // Kfuncs in kernel modules are called through fd_array indexes (libbpf's obj->fd_array, every program).
   const fdArray = ksyms.fdArray && Int32Array.from(ksyms.fdArray);
 
   // Struct_ops maps: kernel types, values and which struct_ops programs load (src/struct-ops.ts).
   const structOps: Map<string, StructOpsTarget> = spec.maps.some((m) => m.structOps) ? prepareStructOps(obj) : new Map();
 
-  const btfFd = loadObjectBtf(obj);
+  return { obj, ksyms, fdArray, structOps, btfFd: loadObjectBtf(obj) };
+}
 
-  for (const map of obj.maps.values()) createMap(obj, map, btfFd);
+function fillInnerMaps(obj: BpfObject): void {
   for (const map of obj.maps.values()) {
     if (isMapInMap(map.spec.type)) fillSlots(obj, map, (name) => obj.maps.get(name)?.fd, 'map');
   }
+}
 
-  // CO-RE: every (sub)program's field offsets, sizes and type facts rewritten for the running kernel,
-  // once per object (libbpf's bpf_object__relocate_core), before subprograms are appended.
+/**
+ * CO-RE: every (sub)program's field offsets, sizes and type facts rewritten for the running kernel,
+ * once per object (libbpf's bpf_object__relocate_core), before subprograms are appended.
+ */
+function relocateCore(run: LoadRun): void {
+  const spec = run.obj.spec;
   const coreRelos = spec.btfExt?.coreRelos;
-  let core: Map<ProgramSpec, CoreProgramResult> | undefined;
-  if (spec.btf && coreRelos && [...coreRelos.values()].some((r) => r.length)) {
-    try {
-      core = relocateObjectCore(spec.btf, coreRelos, spec.programs, kernelCoreTargets({ btfCustomPath: obj.options.btfCustomPath }));
-    } catch (e) {
-      throw withContext(e, { cmd: 'relocate' });
-    }
+  if (!spec.btf || !coreRelos || ![...coreRelos.values()].some((r) => r.length)) return;
+  try {
+    run.core = relocateObjectCore(spec.btf, coreRelos, spec.programs, kernelCoreTargets({ btfCustomPath: run.obj.options.btfCustomPath }));
+  } catch (e) {
+    throw withContext(e, { cmd: 'relocate' });
   }
-  const coreOutcomes = core && new Map([...core].map(([p, r]) => [p, r.outcomes] as const));
+  run.coreOutcomes = new Map([...run.core].map(([p, r]) => [p, r.outcomes] as const));
+}
 
-  const withExt = btfFd !== undefined && kernelBtfFeatures().func;
-  for (const prog of obj.programs.values()) {
-    prog.markLoadAttempted();
-    if (!prog.autoload) continue;
-    const so = structOps.get(prog.name);
-    if (!so && prog.spec.progType === 'BPF_PROG_TYPE_STRUCT_OPS') throw withContext(unreferencedStructOpsProgram(prog.spec), { program: prog.name });
-    const linked = linkProgram(spec, prog.spec, withExt, core);
-    applyRelocations(obj, linked, ksyms);
-    prog.linked = linked;
-    if (!prog.spec.progType) {
-      throw new BpfError(`missing BPF program type for section '${prog.sectionName}'`, {
-        cmd: 'BPF_PROG_LOAD', program: prog.name, errno: 22,
-        advice: 'the section name matches no known SEC() prefix; rename the section (e.g. SEC("socket"), SEC("xdp"), SEC("tp/sched/sched_switch")) or call setType() before load',
-      });
-    }
-    // freplace (EXT) programs are loaded against another program's BTF (src/attach/freplace.ts).
-    const extTarget = prog.spec.progType === 'BPF_PROG_TYPE_EXT' ? resolveFreplaceTarget(prog, prog.attachTargetSpec) : undefined;
-    const attachTarget: { id: number; objFd?: number } | undefined = extTarget ?? so
-      ?? (prog.spec.sectionDef?.flags.attachBtf ? resolveAttachBtfId(obj, prog.spec) : undefined);
-    const logLevel = prog.logLevel || obj.options.kernelLogLevel || 0;
-    try {
-      const r = progLoadWithLog({
-        progType: PROG_TYPE[prog.spec.progType] ?? 0,
-        // Struct_ops programs: the index of their member in the kernel struct.
-        expectedAttachType: so ? so.memberIndex : prog.spec.expectedAttachType ? (ATTACH_TYPE[prog.spec.expectedAttachType] ?? 0) : 0,
-        insns: linked.insns,
-        license: spec.license,
-        kernVersion: spec.kernVersion || kernelVersionCode(),
-        progFlags: prog.spec.progFlags,
-        name: prog.name.slice(0, 15),
-        btfFd,
-        attachBtfId: attachTarget?.id,
-        attachBtfObjFd: attachTarget?.objFd,
-        attachProgFd: extTarget?.progFd,
-        fdArray,
-        funcInfo: linked.funcInfo,
-        funcInfoRecSize: linked.funcInfoRecSize,
-        lineInfo: linked.lineInfo,
-        lineInfoRecSize: linked.lineInfoRecSize,
-        logLevel,
-      }, `prog ${prog.name}`);
-      prog.fdOwner = r.fd;
-      prog.verifierLog = r.log || undefined;
-    } catch (e) {
-      // Source-level diagnostics (the failing C line, its function and section): src/verifier-diagnostics.ts.
-      const err = enrichVerifierError(explainCoreFailure(explainProgLoad(e, prog.spec), linked, coreOutcomes), linked, spec, { coreOutcomes });
-      // The syscall layer only knows the kernel's 15-character name; the C function name is the useful one.
-      if (err instanceof BpfError) err.program = undefined;
-      throw withContext(err, { program: prog.name });
-    }
+/** Links and relocates one program and builds its load request; undefined if it is not to be loaded. */
+function prepareProgram(run: LoadRun, prog: Program): ProgramLoad | undefined {
+  const { obj, structOps } = run;
+  const spec = obj.spec;
+  prog.markLoadAttempted();
+  if (!prog.autoload) return undefined;
+  const so = structOps.get(prog.name);
+  if (!so && prog.spec.progType === 'BPF_PROG_TYPE_STRUCT_OPS') throw withContext(unreferencedStructOpsProgram(prog.spec), { program: prog.name });
+  const withExt = run.btfFd !== undefined && kernelBtfFeatures().func;
+  const linked = linkProgram(spec, prog.spec, withExt, run.core);
+  applyRelocations(obj, linked, run.ksyms);
+  prog.linked = linked;
+  if (!prog.spec.progType) {
+    throw new BpfError(`missing BPF program type for section '${prog.sectionName}'`, {
+      cmd: 'BPF_PROG_LOAD', program: prog.name, errno: 22,
+      advice: 'the section name matches no known SEC() prefix; rename the section (e.g. SEC("socket"), SEC("xdp"), SEC("tp/sched/sched_switch")) or call setType() before load',
+    });
   }
+  // freplace (EXT) programs are loaded against another program's BTF (src/attach/freplace.ts).
+  const extTarget = prog.spec.progType === 'BPF_PROG_TYPE_EXT' ? resolveFreplaceTarget(prog, prog.attachTargetSpec) : undefined;
+  const attachTarget: { id: number; objFd?: number } | undefined = extTarget ?? so
+    ?? (prog.spec.sectionDef?.flags.attachBtf ? resolveAttachBtfId(obj, prog.spec) : undefined);
+  const opts: ProgLoadOptions = {
+    progType: PROG_TYPE[prog.spec.progType] ?? 0,
+    // Struct_ops programs: the index of their member in the kernel struct.
+    expectedAttachType: so ? so.memberIndex : prog.spec.expectedAttachType ? (ATTACH_TYPE[prog.spec.expectedAttachType] ?? 0) : 0,
+    insns: linked.insns,
+    license: spec.license,
+    kernVersion: spec.kernVersion || kernelVersionCode(),
+    progFlags: prog.spec.progFlags,
+    name: prog.name.slice(0, 15),
+    btfFd: run.btfFd,
+    attachBtfId: attachTarget?.id,
+    attachBtfObjFd: attachTarget?.objFd,
+    attachProgFd: extTarget?.progFd,
+    fdArray: run.fdArray,
+    funcInfo: linked.funcInfo,
+    funcInfoRecSize: linked.funcInfoRecSize,
+    lineInfo: linked.lineInfo,
+    lineInfoRecSize: linked.lineInfoRecSize,
+    logLevel: prog.logLevel || obj.options.kernelLogLevel || 0,
+  };
+  return { prog, linked, opts };
+}
 
-  if (structOps.size) fillStructOpsProgramFds(obj, (name) => obj.programs.get(name)!.fd);
+function programLoaded(prog: Program, r: { fd: Fd; log: string }): void {
+  prog.fdOwner = r.fd;
+  prog.verifierLog = r.log || undefined;
+}
+
+/** A refused load as the user should see it: source-level diagnostics (the failing C line, its function and section). */
+function programLoadError(run: LoadRun, req: ProgramLoad, e: unknown): unknown {
+  const { prog, linked } = req;
+  const err = enrichVerifierError(explainCoreFailure(explainProgLoad(e, prog.spec), linked, run.coreOutcomes), linked, run.obj.spec, { coreOutcomes: run.coreOutcomes });
+  // The syscall layer only knows the kernel's 15-character name; the C function name is the useful one.
+  if (err instanceof BpfError) err.program = undefined;
+  return withContext(err, { program: prog.name });
+}
+
+/** Struct_ops values, prog arrays and live global data: the steps that need every program's fd. */
+function finishLoad(run: LoadRun): void {
+  const obj = run.obj;
+  if (run.structOps.size) fillStructOpsProgramFds(obj, (name) => obj.programs.get(name)!.fd);
   for (const map of obj.maps.values()) {
     if (map.spec.type === MAP_TYPE.PROG_ARRAY) fillSlots(obj, map, (name) => obj.programs.get(name)?.loaded ? obj.programs.get(name)!.fd : undefined, 'program');
   }
@@ -176,7 +278,7 @@ function createMap(obj: BpfObject, map: BpfMap, btfFd: number | undefined): void
       if (map.structOps.autocreate) map.fdOwner = createStructOpsMap(map, btfFd);
       return;
     }
-    if (s.type === MAP_TYPE.PERF_EVENT_ARRAY && s.maxEntries === 0) s.maxEntries = possibleCpus();
+    fixupMaxEntries(s);
     if (s.pinning === 1) {
       const path = `${obj.options.pinRootPath ?? DEFAULT_PIN_ROOT}/${s.name}`;
       const reused = reusePinned(map, path);
@@ -193,39 +295,125 @@ function createMap(obj: BpfObject, map: BpfMap, btfFd: number | undefined): void
   }
 }
 
+function fixupMaxEntries(s: MapSpec): void {
+  if (s.type === MAP_TYPE.PERF_EVENT_ARRAY && s.maxEntries === 0) s.maxEntries = possibleCpus();
+}
+
+/** Maps that need nothing but BPF_MAP_CREATE: no pin to look up, no inner map, no struct_ops value. */
+function createsAlone(map: BpfMap): boolean {
+  return !map.structOps && map.spec.pinning !== 1 && !isMapInMap(map.spec.type);
+}
+
+/**
+ * createMap for every map, with the plain ones created at once on the threadpool while `meanwhile`
+ * runs here. The error is the sequential load's: that of the first failing map in object order, and
+ * only then one thrown by `meanwhile` (which runs after the maps in the sequential load).
+ */
+async function createMapsConcurrently(obj: BpfObject, btfFd: number | undefined, meanwhile: () => void): Promise<void> {
+  const pending: { map: BpfMap; index: number; done: Promise<Fd> }[] = [];
+  const errors: { index: number; error: unknown }[] = [];
+  let index = 0;
+  for (const map of obj.maps.values()) {
+    const i = index++;
+    try {
+      if (createsAlone(map)) {
+        fixupMaxEntries(map.spec);
+        pending.push({ map, index: i, done: createAsync(map.spec, btfFd) });
+      } else {
+        createMap(obj, map, btfFd);
+      }
+    } catch (e) {
+      errors.push({ index: i, error: e });
+      break;
+    }
+  }
+  if (!errors.length) {
+    try {
+      meanwhile();
+    } catch (e) {
+      errors.push({ index: Infinity, error: e });
+    }
+  }
+  const results = await Promise.allSettled(pending.map((p) => p.done));
+  results.forEach((r, k) => {
+    const { map, index: i } = pending[k]!;
+    try {
+      if (r.status === 'rejected') throw r.reason;
+      map.fdOwner = r.value;
+      populate(map);
+    } catch (e) {
+      errors.push({ index: i, error: withContext(e, { map: map.name }) });
+    }
+  });
+  if (errors.length) throw errors.reduce((a, b) => (b.index < a.index ? b : a)).error;
+}
+
+type CreateAttempt = Fd | { failed: unknown };
+
+/**
+ * The BPF_MAP_CREATE calls of one map, for a sync or an async driver: with BTF first, and if the
+ * kernel refuses that, without it, as libbpf does (old kernels reject BTF for some map types).
+ */
+function* createAttempts(s: MapSpec, btfFd: number | undefined, innerMapFd: number | undefined): Generator<MapCreateOptions, Fd, CreateAttempt> {
+  const base: MapCreateOptions = {
+    mapType: s.type, keySize: s.keySize, valueSize: s.valueSize, maxEntries: s.maxEntries, mapFlags: s.mapFlags,
+    numaNode: s.numaNode, mapExtra: s.mapExtra, name: s.kernelName, innerMapFd,
+  };
+  const withBtf = btfFd !== undefined && !mapTypeTakesNoBtf(s.type) && (s.btfKeyTypeId || s.btfValueTypeId);
+  if (withBtf) {
+    const first = yield { ...base, btfFd, btfKeyTypeId: s.btfKeyTypeId, btfValueTypeId: s.btfValueTypeId };
+    if (first instanceof Fd) return first;
+    const second = yield base;
+    if (!(second instanceof Fd)) throw explainMapCreate(first.failed, s);
+    s.btfKeyTypeId = 0;
+    s.btfValueTypeId = 0;
+    return second;
+  }
+  const only = yield base;
+  if (only instanceof Fd) return only;
+  throw explainMapCreate(only.failed, s);
+}
+
 function create(s: MapSpec, btfFd: number | undefined): Fd {
   let innerFd: Fd | undefined;
   try {
     if (isMapInMap(s.type)) {
       if (!s.inner) throw new BpfError('map-in-map needs an inner map definition (__array(values, ...))', { cmd: 'BPF_MAP_CREATE', errno: 22 });
-      if (s.inner.type === MAP_TYPE.PERF_EVENT_ARRAY && s.inner.maxEntries === 0) s.inner.maxEntries = possibleCpus();
+      fixupMaxEntries(s.inner);
       innerFd = create(s.inner, btfFd);
     }
-    const noBtf = mapTypeTakesNoBtf(s.type);
-    const base = {
-      mapType: s.type, keySize: s.keySize, valueSize: s.valueSize, maxEntries: s.maxEntries, mapFlags: s.mapFlags,
-      numaNode: s.numaNode, mapExtra: s.mapExtra, name: s.kernelName, innerMapFd: innerFd?.fd,
-    };
-    const withBtf = btfFd !== undefined && !noBtf && (s.btfKeyTypeId || s.btfValueTypeId);
-    if (!withBtf) return mapCreate(base, `map ${s.name}`);
-    try {
-      return mapCreate({ ...base, btfFd, btfKeyTypeId: s.btfKeyTypeId, btfValueTypeId: s.btfValueTypeId }, `map ${s.name}`);
-    } catch (e) {
-      // libbpf retries without BTF: old kernels reject BTF for some map types.
+    const attempts = createAttempts(s, btfFd, innerFd?.fd);
+    let step = attempts.next();
+    while (!step.done) {
+      let r: CreateAttempt;
       try {
-        const fd = mapCreate(base, `map ${s.name}`);
-        s.btfKeyTypeId = 0;
-        s.btfValueTypeId = 0;
-        return fd;
-      } catch {
-        throw explainMapCreate(e, s);
+        r = mapCreate(step.value, `map ${s.name}`);
+      } catch (e) {
+        r = { failed: e };
       }
+      step = attempts.next(r);
     }
+    return step.value;
   } catch (e) {
     throw explainMapCreate(e, s);
   } finally {
     innerFd?.close();
   }
+}
+
+async function createAsync(s: MapSpec, btfFd: number | undefined): Promise<Fd> {
+  const attempts = createAttempts(s, btfFd, undefined);
+  let step = attempts.next();
+  while (!step.done) {
+    let r: CreateAttempt;
+    try {
+      r = await mapCreateAsync(step.value, `map ${s.name}`);
+    } catch (e) {
+      r = { failed: e };
+    }
+    step = attempts.next(r);
+  }
+  return step.value;
 }
 
 function explainMapCreate(e: unknown, s: MapSpec): unknown {

@@ -6,7 +6,7 @@ import { BpfError, ParseError, StateError, withContext } from './errors.js';
 import { GlobalData } from './global-data.js';
 import { BpfMap } from './map.js';
 import { Program } from './program.js';
-import { loadObject } from './loader.js';
+import { loadObject, loadObjectAsync } from './loader.js';
 import { attachObject, detachObject, type AttachSummary } from './attach/auto.js';
 import type { Link } from './link.js';
 import { parseObject } from './spec/parse-object.js';
@@ -74,6 +74,7 @@ export class BpfObject {
   /** @internal */ btfFdClose: (() => void) | undefined;
   private state: 'opened' | 'loading' | 'loaded' | 'failed' | 'closed' = 'opened';
   private readonly forgotten: Forgotten;
+  private closeRequested = false;
 
   private constructor(spec: ObjectSpec, options: OpenOptions) {
     this.spec = spec;
@@ -171,28 +172,51 @@ export class BpfObject {
   /**
    * Creates the maps, relocates and loads the programs, and makes global data live. On failure
    * everything created so far is closed and the error says which step, map or program failed.
+   * The kernel's share of the work runs on the libuv threadpool: plain maps are created at once, and
+   * each program goes to the verifier as soon as it is relocated (loadSync() does the same steps one
+   * at a time, on this thread). close() while this runs takes effect when the calls under way return.
    */
   async load(): Promise<void> {
-    this.loadSync();
+    this.beginLoad();
+    try {
+      await loadObjectAsync(this);
+    } catch (e) {
+      throw this.loadFailed(e);
+    }
+    this.loadDone();
   }
 
   loadSync(): void {
+    this.beginLoad();
+    try {
+      loadObject(this);
+    } catch (e) {
+      throw this.loadFailed(e);
+    }
+    this.loadDone();
+  }
+
+  private beginLoad(): void {
     if (this.state === 'closed') throw new StateError(`object '${this.name}' is closed`, { object: this.name });
     if (this.state !== 'opened') throw new StateError(`object '${this.name}' can be loaded only once (it is ${this.state})`, { object: this.name, errno: 22 });
     this.state = 'loading';
-    try {
-      loadObject(this);
-      this.state = 'loaded';
-      const owned: Forgotten['owned'] = [];
-      for (const x of [...this.programs.values(), ...this.maps.values()]) if (x.fdOwner) owned.push({ owner: new WeakRef(x), fd: x.fdOwner });
-      this.forgotten.owned = owned;
-      this.forgotten.btfClose = this.btfFdClose;
-    } catch (e) {
-      this.state = 'failed';
-      for (const m of this.maps.values()) m.unpinIfPinnedByLoad();
-      this.releaseKernelObjects();
-      throw withContext(asBpfError(e), { object: this.name });
-    }
+  }
+
+  private loadDone(): void {
+    if (this.closeRequested) throw this.loadFailed(new StateError(`object '${this.name}' was closed while it was loading`, { object: this.name }));
+    this.state = 'loaded';
+    const owned: Forgotten['owned'] = [];
+    for (const x of [...this.programs.values(), ...this.maps.values()]) if (x.fdOwner) owned.push({ owner: new WeakRef(x), fd: x.fdOwner });
+    this.forgotten.owned = owned;
+    this.forgotten.btfClose = this.btfFdClose;
+  }
+
+  private loadFailed(e: unknown): BpfError {
+    this.state = 'failed';
+    for (const m of this.maps.values()) m.unpinIfPinnedByLoad();
+    this.releaseKernelObjects();
+    if (this.closeRequested) this.close();
+    return withContext(asBpfError(e), { object: this.name });
   }
 
   /**
@@ -217,6 +241,11 @@ export class BpfObject {
   /** Detaches what attach() attached and closes every program, map and the BTF object. Pinned objects stay in bpffs. */
   close(): void {
     if (this.state === 'closed') return;
+    // An async load has calls under way that use the fds: load() closes when they have returned.
+    if (this.state === 'loading') {
+      this.closeRequested = true;
+      return;
+    }
     forgottenObjects.unregister(this);
     try {
       this.detach();
