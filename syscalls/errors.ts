@@ -36,6 +36,10 @@ export function errnoDescription(errno: number): string {
 export interface AdviceProbes {
   privileged(): { privileged: boolean; detail: string };
   memlockAdvice(): string | undefined;
+  /** What a process with CAP_BPF still lacks for this program or map type, in words; undefined if nothing. */
+  missingTypeCaps(typeName: string): string | undefined;
+  /** Why perf_event_open may have been refused (capabilities, perf_event_paranoid), in words. */
+  perfEventAdvice(): string;
 }
 let probes: AdviceProbes | undefined;
 export function setAdviceProbes(p: AdviceProbes): void {
@@ -70,6 +74,10 @@ export function bpfAdvice(cmd: string, errno: number, ctx: ErrorContext = {}): s
         return 'the map is frozen (BPF_MAP_FREEZE) or was created with BPF_F_RDONLY, so user space may not modify it';
       }
       if (c === 'OBJ_PIN') return 'the pin path must be inside a bpffs mount (mount -t bpf bpf /sys/fs/bpf)';
+      if ((c === 'PROG_LOAD' || c === 'MAP_CREATE') && ctx.typeName) {
+        const missing = probes?.missingTypeCaps(ctx.typeName);
+        if (missing) return missing;
+      }
       const memlock = probes?.memlockAdvice();
       if (memlock) return memlock;
       return 'the process is privileged, so something else refused: kernel lockdown (/sys/kernel/security/lockdown), ' +
@@ -132,7 +140,8 @@ export function syscallError(syscall: string, cmd: string, errno: number, ctx: E
   const call = syscall === 'bpf' ? `bpf(${cmd})` : cmd && cmd !== syscall ? `${syscall}(${cmd})` : syscall;
   const msg = `${ctx.what ? `${ctx.what}: ` : ''}${call} failed: ${code}${desc ? ` (${desc})` : ''}` +
     `${ctx.detail ? `, ${ctx.detail}` : ''}`;
-  const advice = ctx.advice ?? (syscall === 'bpf' ? bpfAdvice(cmd, errno, ctx) : undefined);
+  const advice = ctx.advice ?? (syscall === 'bpf' ? bpfAdvice(cmd, errno, ctx)
+    : syscall === 'perf_event_open' && (errno === EACCES || errno === EPERM) ? probes?.perfEventAdvice() : undefined);
   const opts: BpfErrorOptions = { errno, syscall, cmd, advice, log: ctx.log, map: ctx.map, program: ctx.program };
   return new SyscallError(msg, opts);
 }

@@ -176,13 +176,50 @@ export function hasCapability(cap: number | keyof typeof CAP): boolean {
   return ((effectiveCaps() >> BigInt(bit)) & 1n) === 1n;
 }
 
-// Advice for EPERM/ENOMEM, evaluated only when a bpf() call failed.
+// The kernel asks for more than CAP_BPF for these program and map types (kernel/bpf/syscall.c:
+// is_net_admin_prog_type, is_perfmon_prog_type, and map_create's switch); CAP_SYS_ADMIN covers both.
+const NET_ADMIN_TYPES = new Set([
+  ...['SCHED_CLS', 'SCHED_ACT', 'XDP', 'LWT_IN', 'LWT_OUT', 'LWT_XMIT', 'LWT_SEG6LOCAL', 'SK_SKB', 'SK_MSG', 'FLOW_DISSECTOR',
+    'CGROUP_DEVICE', 'CGROUP_SOCK', 'CGROUP_SOCK_ADDR', 'CGROUP_SOCKOPT', 'CGROUP_SYSCTL', 'SOCK_OPS', 'EXT', 'NETFILTER'].map((t) => `BPF_PROG_TYPE_${t}`),
+  ...['SOCKMAP', 'SOCKHASH', 'DEVMAP', 'DEVMAP_HASH', 'XSKMAP'].map((t) => `BPF_MAP_TYPE_${t}`),
+]);
+const PERFMON_TYPES = new Set([
+  'KPROBE', 'TRACEPOINT', 'PERF_EVENT', 'RAW_TRACEPOINT', 'RAW_TRACEPOINT_WRITABLE', 'TRACING', 'LSM', 'STRUCT_OPS', 'EXT',
+].map((t) => `BPF_PROG_TYPE_${t}`));
+
+function capsDetail(): string {
+  return `this process (euid ${process.geteuid?.() ?? -1}) has effective capabilities 0x${effectiveCaps().toString(16)} (/proc/self/status CapEff)`;
+}
+
+// Advice for EPERM/ENOMEM, evaluated only when a call failed.
 setAdviceProbes({
+  missingTypeCaps(typeName) {
+    if (hasCapability('SYS_ADMIN')) return undefined;
+    const lacking = [
+      ...(NET_ADMIN_TYPES.has(typeName) && !hasCapability('NET_ADMIN') ? ['CAP_NET_ADMIN'] : []),
+      ...(PERFMON_TYPES.has(typeName) && !hasCapability('PERFMON') ? ['CAP_PERFMON'] : []),
+    ];
+    if (!lacking.length) return undefined;
+    return `${typeName}${typeName.startsWith('BPF_MAP_TYPE_') ? ' maps' : ' programs'} need ${lacking.join(' and ')} as well as CAP_BPF (or CAP_SYS_ADMIN), and ${capsDetail()}: ` +
+      `grant ${lacking.join(' and ')} (e.g. setcap cap_bpf,${lacking.map((c) => c.slice(4).toLowerCase()).join(',')}+ep, or the container's capability list)`;
+  },
+  perfEventAdvice() {
+    if (hasCapability('PERFMON') || hasCapability('SYS_ADMIN')) {
+      return 'the process has CAP_PERFMON, so something else refused: a seccomp or LSM policy, or an event this kernel does not allow';
+    }
+    let paranoid = Number.NaN;
+    try {
+      paranoid = Number(readFileSync('/proc/sys/kernel/perf_event_paranoid', 'latin1').trim());
+    } catch {
+      // no perf_event_paranoid: the kernel has no perf events, which the errno does not say
+    }
+    return 'perf events of other processes or of every process (perf buffers, tracepoints, kprobes, uprobes, sampling) need CAP_PERFMON ' +
+      `(or CAP_SYS_ADMIN)${paranoid > 0 ? ` when /proc/sys/kernel/perf_event_paranoid is above 0 (it is ${paranoid})` : ''}, and ${capsDetail()}: ` +
+      'grant CAP_PERFMON, or lower perf_event_paranoid';
+  },
   privileged() {
-    const caps = effectiveCaps();
-    const has = (bit: number): boolean => ((caps >> BigInt(bit)) & 1n) === 1n;
     const euid = process.geteuid?.() ?? -1;
-    if (has(CAP.BPF) || has(CAP.SYS_ADMIN)) return { privileged: true, detail: '' };
+    if (hasCapability('BPF') || hasCapability('SYS_ADMIN')) return { privileged: true, detail: '' };
     return {
       privileged: false,
       detail: `this process (euid ${euid}) has neither CAP_BPF nor CAP_SYS_ADMIN in its effective set (/proc/self/status CapEff)`,

@@ -72,9 +72,38 @@ test('CAP_BPF alone: maps and socket filters load; a tc program is refused with 
   const r = runChild(loadScript(GLOBALS), caps);
   assert.is(r.code, 'EPERM');
   assert.is(r.program, 'compute');
-  // Networking programs need CAP_NET_ADMIN too. The advice does not name it yet (see the report of
-  // issue #8); it does say that a capability is missing for this program type.
-  assert.match(r.advice ?? '', /capability/);
+  assert.match(r.advice ?? '', /BPF_PROG_TYPE_SCHED_CLS programs need CAP_NET_ADMIN as well as CAP_BPF/);
+  assert.match(r.advice ?? '', /effective capabilities 0x8000000000 /, 'says what the process has (CAP_BPF only)');
+});
+
+test('CAP_BPF alone: a tracing program is refused naming CAP_PERFMON; with CAP_PERFMON it loads', () => {
+  const trace = compileBpf('attach-trace');
+  const r = runChild(loadScript(trace), ['setpriv', '--bounding-set=-all,+bpf', '--inh-caps=-all']);
+  assert.is(r.code, 'EPERM');
+  assert.match(r.advice ?? '', /BPF_PROG_TYPE_[A-Z_]+ programs need CAP_PERFMON as well as CAP_BPF/);
+  const ok = runChild(loadScript(trace), ['setpriv', '--bounding-set=-all,+bpf,+perfmon', '--inh-caps=-all']);
+  assert.is(ok.ok, true, `CAP_BPF and CAP_PERFMON suffice for tracing programs: ${ok.message}`);
+});
+
+test('CAP_BPF alone: a perf buffer needs CAP_PERFMON for its per-CPU events, and the error says so', () => {
+  const r = runChild(`
+    const { PerfBuffer } = await import(${JSON.stringify(join(REPO_ROOT, 'src/index.ts'))});
+    const obj = BpfObject.open(${JSON.stringify(compileBpf('events-perf'))});
+    for (const p of obj.programs.values()) p.autoload = false;
+    try { await obj.load(); new PerfBuffer(obj.map('events'), () => {}).close(); report(undefined); } catch (e) { report(e); } finally { obj.close(); }
+  `, ['setpriv', '--bounding-set=-all,+bpf', '--inh-caps=-all']);
+  assert.is(r.ok, undefined, 'opening the per-CPU events must fail without CAP_PERFMON (perf_event_paranoid > 0)');
+  assert.match(r.code ?? '', /EACCES|EPERM/);
+  assert.match(r.message ?? '', /perf_event_open/);
+  assert.match(r.advice ?? '', /CAP_PERFMON/);
+  assert.match(r.advice ?? '', /perf_event_paranoid/);
+});
+
+test('CAP_BPF alone: a devmap is refused naming CAP_NET_ADMIN', () => {
+  const r = runChild(loadScript(compileBpf('maps')), ['setpriv', '--bounding-set=-all,+bpf', '--inh-caps=-all']);
+  assert.is(r.code, 'EPERM');
+  assert.match(r.map ?? '', /^devmap/);
+  assert.match(r.advice ?? '', /BPF_MAP_TYPE_DEVMAP(_HASH)? maps need CAP_NET_ADMIN as well as CAP_BPF/);
 });
 
 // ---------------------------------------------------------------------------------------------
