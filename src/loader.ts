@@ -26,6 +26,7 @@ import { MAP_FLAG, MAP_TYPE, mapTypeTakesNoBtf } from './spec/map-types.js';
 import type { MapSpec, ProgramSpec } from './spec/types.js';
 import { sectionTarget } from './section-defs.js';
 import { resolveFreplaceTarget } from './attach/freplace.js';
+import { explainHelperRefusal } from './probes/index.js';
 import { createStructOpsMap, fillStructOpsProgramFds, prepareStructOps, unreferencedStructOpsProgram, type StructOpsTarget } from './struct-ops.js';
 
 const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
@@ -603,6 +604,10 @@ function explainProgLoad(e: unknown, p: ProgramSpec): unknown {
         'read the value another way (a helper, a kfunc, or a field reached from the current task)',
     });
   }
+  const helper = /(?:invalid func unknown|unknown func [a-z_0-9]+|program of this type cannot use helper [a-z_0-9]+)#(\d+)\n/.exec(e.log ?? '');
+  if (helper && e instanceof VerifierError && !e.advice && p.progType && Number(helper[1]) < POISON_KFUNC_BASE) {
+    return new VerifierError(e.message, { errno: e.errno, syscall: e.syscall, cmd: e.cmd, log: e.log, cause: e, advice: helperAdvice(p.progType, Number(helper[1])) });
+  }
   if (e.errno === 524 && p.progType === 'BPF_PROG_TYPE_STRUCT_OPS') {
     return new NotSupportedError(`the kernel refused to load struct_ops program '${p.name}' (ENOTSUPP, errno 524${emptyLog ? ', with an empty verifier log' : ''}): this kernel does not support it as a member of its struct_ops type`, {
       errno: 524, syscall: 'bpf', cmd: 'BPF_PROG_LOAD', log: e.log, cause: e,
@@ -622,6 +627,19 @@ function explainProgLoad(e: unknown, p: ProgramSpec): unknown {
     });
   }
   return e;
+}
+
+/** Which program types may call the helper on this kernel (probed), or that none may: the kernel lacks it. */
+function helperAdvice(progType: string, id: number): string {
+  const { name, usableBy, confirmed } = explainHelperRefusal(progType, id);
+  const label = name ? `${name} (#${id})` : `#${id}`;
+  if (!usableBy.length) {
+    return `no program type may call helper ${label} on this kernel (${kernelRelease()}), probed with a stub program of each type: ` +
+      'the kernel is older than the helper; guard the call with a feature check (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_...)) or build for this kernel';
+  }
+  const shown = usableBy.length > 8 ? [...usableBy.slice(0, 8), `and ${usableBy.length - 8} more`] : usableBy;
+  return `${progType} programs may not call ${label} on this kernel${confirmed ? ' (a probe confirms it)' : ''}; ` +
+    `program types that may: ${shown.join(', ')}. Move the call to a program of such a type, or use another helper`;
 }
 
 /**

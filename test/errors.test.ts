@@ -219,6 +219,54 @@ test('a program type the kernel does not know: EINVAL naming the program and say
   }
 });
 
+const HELPERS = `
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+/* A helper id no kernel has (yet): what a program built for a newer kernel calls. */
+static long (* const bpf_from_the_future)(void) = (void *) 999;
+SEC("?socket")
+int wrong_type(struct __sk_buff *skb)
+{
+	return bpf_redirect(1, 0);
+}
+SEC("?socket")
+int too_new(struct __sk_buff *skb)
+{
+	return bpf_from_the_future();
+}
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+async function helperError(program: string): Promise<VerifierError> {
+  const obj = BpfObject.open(compileInline('helpers', HELPERS));
+  obj.program(program).autoload = true;
+  try {
+    await obj.load();
+  } catch (e) {
+    assert.instance(e, VerifierError);
+    return e as VerifierError;
+  } finally {
+    obj.close();
+  }
+  throw new Error(`${program} loaded`);
+}
+
+test('a helper this program type may not call: the advice names the types that may, found by probing', async () => {
+  const e = await helperError('wrong_type');
+  assert.is(e.program, 'wrong_type');
+  assert.match(e.message, /cannot use helper bpf_redirect#23/);
+  assert.match(e.advice ?? '', /BPF_PROG_TYPE_SOCKET_FILTER programs may not call bpf_redirect \(#23\) on this kernel \(a probe confirms it\)/);
+  assert.match(e.advice ?? '', /program types that may: .*BPF_PROG_TYPE_SCHED_CLS.*BPF_PROG_TYPE_XDP/);
+  assert.not.match(e.advice ?? '', /SOCKET_FILTER,|LIRC|__MAX/, 'only types this kernel has, and not the refused one');
+});
+
+test('a helper the kernel lacks altogether: no program type may call it, so the kernel is older than the program', async () => {
+  const e = await helperError('too_new');
+  assert.match(e.message, /invalid func unknown#999/);
+  assert.match(e.advice ?? '', /no program type may call helper #999 on this kernel/);
+  assert.match(e.advice ?? '', /older than the helper/);
+});
+
 // ---------------------------------------------------------------------------------------------
 // Corrupt objects: ParseErrors say where
 

@@ -198,6 +198,22 @@ export function probeHelper(type: number | string, helper: number | string): boo
   return res;
 }
 
+/**
+ * Why a program of `type` may not call helper `id`, from probes: the program types (among those a stub
+ * can test) that may call it on this kernel, or that none can, which means the kernel lacks it.
+ */
+export function explainHelperRefusal(type: number | string, id: number): { name: string | undefined; usableBy: string[]; confirmed: boolean | undefined } {
+  const t = progType(type);
+  const usableBy: string[] = [];
+  for (const [num, typeName] of Object.entries(BPF_PROG_TYPE_NAMES)) {
+    const other = Number(num);
+    if (other === BPF_PROG_TYPE.UNSPEC || other === t || typeName.startsWith('__')) continue;
+    // probeHelper reads any refusal but an unknown-helper one as "callable": ask only types the kernel has.
+    if (probeProgType(other) && probeHelper(other, id) === true) usableBy.push(typeName);
+  }
+  return { name: helperName(id), usableBy, confirmed: probeHelper(t, id) === false };
+}
+
 function helperIdOf(name: string): number {
   const bare = name.replace(/^bpf_/, '');
   for (const [id, full] of Object.entries(BPF_FUNC_ID_NAMES)) if (full === `BPF_FUNC_${bare}`) return Number(id);
