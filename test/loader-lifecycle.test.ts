@@ -2,7 +2,7 @@
 // refuses pinned maps, sizes can change before load, and the errors users hit first explain themselves.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +127,34 @@ test('pinning by name: the second object reuses the pinned map; an incompatible 
     c.destroy();
   }
   cleanPins();
+});
+
+test('two processes sharing a pinned map see the same data, both ways', async () => {
+  const a = await openAndLoad({ pinRootPath: PIN_ROOT });
+  try {
+    assert.is((await a.progs.count_run.testRun({ data: new Uint8Array(64) })).retval, 1);
+    a.maps.shared_counts.update(8, 88n);
+    // Another process opens the same object with the same pin root: it reuses the pinned map.
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+      import { BpfObject } from ${JSON.stringify(join(REPO_ROOT, 'src/index.ts'))};
+      const o = BpfObject.open(${JSON.stringify(OBJ)}, { pinRootPath: ${JSON.stringify(PIN_ROOT)} });
+      await o.load();
+      const m = o.map('shared_counts');
+      const k = (n) => new Uint8Array(new Uint32Array([n]).buffer);
+      const seen = new DataView(m.lookup(k(8)).buffer).getBigUint64(0, true);
+      const run = await o.program('count_run').testRun({ data: new Uint8Array(64) });
+      m.update(k(7), new Uint8Array(new BigUint64Array([77n]).buffer));
+      console.log(JSON.stringify({ seen: String(seen), retval: run.retval }));
+      o.close();
+    `], { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.is(child.status, 0, child.stderr);
+    assert.equal(JSON.parse(child.stdout.trim().split('\n').pop()!), { seen: '88', retval: 2 }, "the child sees the parent's write and run");
+    assert.is(a.maps.shared_counts.lookup(1), 2n, "the parent sees the child's program run");
+    assert.is(a.maps.shared_counts.lookup(7), 77n, "the parent sees the child's write");
+  } finally {
+    a.destroy();
+    cleanPins();
+  }
 });
 
 test('max_entries and value_size can be changed before load, not after', async () => {
