@@ -434,9 +434,11 @@ function progLoadResult(opts: ProgLoadOptions, label: string, res: { r: number; 
   const { r, log, truncated } = res;
   if (r >= 0) return { fd: new Fd(r, label), log };
   const err = -r;
-  if (log.trim() === '') {
+  // EAGAIN is no verdict: the verifier gave up on a pending signal (the log stops wherever it was).
+  if (log.trim() === '' || err === EAGAIN) {
     const typeName = BPF_PROG_TYPE_NAMES[opts.progType] ?? `${opts.progType} (unknown to tsbpf's tables)`;
-    throw syscallError('bpf', 'BPF_PROG_LOAD', err, { what: label, typeName, program: opts.name });
+    throw syscallError('bpf', 'BPF_PROG_LOAD', err, { what: label, typeName, program: opts.name, log: log || undefined,
+      detail: err === EAGAIN ? `the verifier was interrupted by signals on ${1 + PROG_LOAD_EAGAIN_RETRIES} attempts in a row` : undefined });
   }
   const code = errnoName(err);
   const desc = errnoDescription(err);

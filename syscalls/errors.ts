@@ -128,6 +128,13 @@ export function bpfAdvice(cmd: string, errno: number, ctx: ErrorContext = {}): s
         '(key_size, value_size × possible CPUs for per-CPU maps) or an address is invalid';
     case EBUSY:
       return 'the object is busy (already attached, or a conflicting attachment exists)';
+    case EAGAIN:
+      if (c === 'PROG_LOAD') {
+        return 'the kernel stops verifying when a signal is pending for the calling thread: something sends this thread signals faster than ' +
+          'the program verifies, such as a sampling profiler (node --cpu-prof) or an interval timer. load() verifies on the libuv threadpool, ' +
+          'out of their way; otherwise pause the profiler or timer while loading';
+      }
+      return undefined;
     default:
       return undefined;
   }

@@ -11,7 +11,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfError, BpfObject, ParseError, VerifierError } from '../src/index.js';
 import { BUILD_DIR, compileBpf, haveCommand, REPO_ROOT } from './support/compile.js';
@@ -27,7 +27,7 @@ interface ChildError { ok?: true; name?: string; code?: string; message?: string
  * Runs `script` (an ES module; `BpfObject` and `report(e)` are in scope) under `prefix` (setpriv,
  * unshare, prlimit, setarch ...) and returns the last JSON line it printed.
  */
-function runChild(script: string, prefix: string[] = []): ChildError & { stderr: string } {
+function runChild(script: string, prefix: string[] = [], nodeFlags: string[] = []): ChildError & { stderr: string } {
   const file = join(BUILD_DIR, `errors-child-${process.pid}-${Math.random().toString(36).slice(2)}.mts`);
   mkdirSync(BUILD_DIR, { recursive: true });
   writeFileSync(file, `import { BpfObject } from ${JSON.stringify(join(REPO_ROOT, 'src/index.ts'))};
@@ -35,7 +35,7 @@ const report = (e: any, extra?: unknown) => console.log(JSON.stringify(e ? { nam
 ${script}
 `);
   try {
-    const argv = [...prefix, process.execPath, '--import', 'tsx', file];
+    const argv = [...prefix, process.execPath, ...nodeFlags, '--import', 'tsx', file];
     const r = spawnSync(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
     const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
     if (!line) throw new Error(`child printed no result (status ${r.status}, signal ${r.signal}):\n${r.stdout}\n${r.stderr}`);
@@ -265,6 +265,27 @@ test('a helper the kernel lacks altogether: no program type may call it, so the 
   assert.match(e.message, /invalid func unknown#999/);
   assert.match(e.advice ?? '', /no program type may call helper #999 on this kernel/);
   assert.match(e.advice ?? '', /older than the helper/);
+});
+
+test('under a sampling profiler (node --cpu-prof): loadSync() is interrupted and says why; load() verifies off the signalled thread', () => {
+  const profDir = join(BUILD_DIR, `cpu-prof-${process.pid}`);
+  const obj = compileBpf('tools-runqlat');
+  const script = (call: string): string => `
+    const obj = BpfObject.open(${JSON.stringify(obj)});
+    try { ${call}; report(undefined); } catch (e) { report(e); } finally { obj.close(); }
+  `;
+  try {
+    // SIGPROF every 50 µs: no program here verifies that fast, so the signalled thread cannot verify at all.
+    const flags = ['--cpu-prof', '--cpu-prof-interval', '50', '--cpu-prof-dir', profDir];
+    const sync = runChild(script('obj.loadSync()'), [], flags);
+    assert.is(sync.code, 'EAGAIN', `loadSync under the profiler: ${sync.message}`);
+    assert.match(sync.message ?? '', /interrupted by signals on 6 attempts in a row/);
+    assert.match(sync.advice ?? '', /--cpu-prof/);
+    const async = runChild(script('await obj.load()'), [], flags);
+    assert.is(async.ok, true, `load() under the profiler: ${async.message}`);
+  } finally {
+    rmSync(profDir, { recursive: true, force: true });
+  }
 });
 
 // ---------------------------------------------------------------------------------------------
