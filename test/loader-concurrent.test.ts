@@ -42,21 +42,26 @@ for (const name of ['tools-runqlat', 'tools-execsnoop', 'calls', 'maps', 'global
   });
 }
 
+/** What load() or loadSync() threw; the object is closed either way. */
+async function loadError(obj: BpfObject, mode: 'async' | 'sync'): Promise<unknown> {
+  try {
+    if (mode === 'async') await obj.load();
+    else obj.loadSync();
+  } catch (e) {
+    return e;
+  } finally {
+    obj.close();
+  }
+  return undefined;
+}
+
 test('two refused programs: both loads report the first one in object order', async () => {
   for (const mode of ['async', 'sync'] as const) {
     const fds0 = liveFds().length;
     const obj = BpfObject.open(compileBpf('rejected'));
     obj.program('unchecked_lookup').autoload = true;
     obj.program('endless_loop').autoload = true;
-    let err: unknown;
-    try {
-      if (mode === 'async') await obj.load();
-      else obj.loadSync();
-    } catch (e) {
-      err = e;
-    } finally {
-      obj.close();
-    }
+    const err = await loadError(obj, mode);
     assert.instance(err, VerifierError, mode);
     assert.is((err as BpfError).program, 'unchecked_lookup', `${mode}: the first refused program in object order`);
     assert.is(liveFds().length, fds0, `${mode}: every fd is closed again`);
@@ -70,15 +75,7 @@ test('two maps the kernel refuses: the error names the first one, and nothing st
     // max_entries 0 is refused (EINVAL) for both map types.
     obj.map('percpu_hash').setMaxEntries(0);
     obj.map('lru_hash').setMaxEntries(0);
-    let err: unknown;
-    try {
-      if (mode === 'async') await obj.load();
-      else obj.loadSync();
-    } catch (e) {
-      err = e;
-    } finally {
-      obj.close();
-    }
+    const err = await loadError(obj, mode);
     assert.instance(err, BpfError, mode);
     assert.is((err as BpfError).map, 'percpu_hash', `${mode}: the first refused map in object order`);
     assert.is((err as BpfError).cmd, 'BPF_MAP_CREATE');
