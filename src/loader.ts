@@ -306,8 +306,40 @@ function createsAlone(map: BpfMap): boolean {
 }
 
 /**
- * createMap for every map, with the plain ones created at once on the threadpool while `meanwhile`
- * runs here. The error is the sequential load's: that of the first failing map in object order, and
+ * Roughly how many bytes the kernel allocates and clears in BPF_MAP_CREATE: preallocated hash
+ * elements (about 48 bytes of overhead each), array values, ring buffer pages. Creating a small map
+ * takes ~30 µs, less than handing the call to a threadpool thread and back, so only big ones go there.
+ */
+function createBytes(s: MapSpec): number {
+  const perCpu = s.type === MAP_TYPE.PERCPU_HASH || s.type === MAP_TYPE.LRU_PERCPU_HASH || s.type === MAP_TYPE.PERCPU_ARRAY ? possibleCpus() : 1;
+  switch (s.type) {
+    case MAP_TYPE.HASH:
+    case MAP_TYPE.PERCPU_HASH:
+      if (s.mapFlags & MAP_FLAG.NO_PREALLOC) return 0;
+      return s.maxEntries * (s.keySize + 48 + s.valueSize * perCpu);
+    case MAP_TYPE.LRU_HASH:
+    case MAP_TYPE.LRU_PERCPU_HASH:
+    case MAP_TYPE.STACK_TRACE:
+    case MAP_TYPE.QUEUE:
+    case MAP_TYPE.STACK:
+      return s.maxEntries * (s.keySize + 48 + s.valueSize * perCpu);
+    case MAP_TYPE.ARRAY:
+    case MAP_TYPE.PERCPU_ARRAY:
+      return s.maxEntries * s.valueSize * perCpu;
+    case MAP_TYPE.RINGBUF:
+    case MAP_TYPE.USER_RINGBUF:
+    case MAP_TYPE.BLOOM_FILTER:
+      return s.maxEntries;
+    default:
+      return s.maxEntries * 8;
+  }
+}
+
+const ASYNC_CREATE_BYTES = 256 * 1024;
+
+/**
+ * createMap for every map, with the big plain ones created at once on the threadpool while the rest
+ * are created, and `meanwhile` runs, here. The error is the sequential load's: that of the first failing map in object order, and
  * only then one thrown by `meanwhile` (which runs after the maps in the sequential load).
  */
 async function createMapsConcurrently(obj: BpfObject, btfFd: number | undefined, meanwhile: () => void): Promise<void> {
@@ -317,8 +349,8 @@ async function createMapsConcurrently(obj: BpfObject, btfFd: number | undefined,
   for (const map of obj.maps.values()) {
     const i = index++;
     try {
-      if (createsAlone(map)) {
-        fixupMaxEntries(map.spec);
+      fixupMaxEntries(map.spec);
+      if (createsAlone(map) && createBytes(map.spec) >= ASYNC_CREATE_BYTES) {
         pending.push({ map, index: i, done: createAsync(map.spec, btfFd) });
       } else {
         createMap(obj, map, btfFd);
