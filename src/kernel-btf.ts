@@ -8,13 +8,13 @@
 //   whose BTF can't be read or parsed is skipped with a warning (process 'warning' event);
 // - btfCustomPath: a BTF file (raw or ELF) that replaces vmlinux for CO-RE; modules are then not used.
 
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Btf } from '../btf/index.js';
 import { ElfFile } from '../elf/index.js';
-import { btfGetFdById, btfInfo, getNextId, zeroCopyEnabled, type Fd } from '../syscalls/index.js';
-import { mmap, viewOf } from '../syscalls/libc.js';
+import { btfGetFdById, btfInfo, getNextId, type Fd } from '../syscalls/index.js';
+import { mapFileReadOnly } from '../syscalls/mmap.js';
 import { CandidateIndex, createCoreTargets, type CoreTargetBtf, type CoreTargets } from './core/index.js';
 import { BpfError } from './errors.js';
 
@@ -245,31 +245,15 @@ function readRaw(path: string): Uint8Array {
 }
 
 /**
- * The sysfs file mapped read-only (MAP_PRIVATE, as libbpf's btf_parse_raw_mmap; sysfs vmlinux BTF
- * is mmapable since Linux 6.16), or undefined when that isn't possible (older kernel, copy mode under
- * Electron where external ArrayBuffers are forbidden). Reading 5 MB into fresh memory costs more
- * than parsing it; a mapping of the kernel's own copy costs nothing up front. Never unmapped: the
- * process-wide Btf keeps views on it.
+ * The sysfs file mapped read-only (as libbpf's btf_parse_raw_mmap; sysfs vmlinux BTF is mmapable
+ * since Linux 6.16), or undefined when that isn't possible (older kernel, copy mode). Reading 5 MB
+ * into fresh memory costs more than parsing it; a mapping of the kernel's own copy costs nothing up
+ * front. The process-wide Btf keeps views on it.
  */
 function mapReadOnly(path: string): Uint8Array | undefined {
-  if (!zeroCopyEnabled() || !path.startsWith('/sys/')) return undefined;
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, 'r');
-    const size = fstatSync(fd).size;
-    if (size <= 0) return undefined;
-    const addr = mmap(0, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (addr === -1 || addr <= 0) return undefined;
-    return new Uint8Array(viewOf(addr, size));
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+  return path.startsWith('/sys/') ? mapFileReadOnly(path) : undefined;
 }
 
-const PROT_READ = 1;
-const MAP_PRIVATE = 2;
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 
 /** A BTF file's BTF bytes: the file itself (raw BTF) or its .BTF section (an ELF image), like btf__parse. */

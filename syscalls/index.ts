@@ -16,7 +16,7 @@ export type {
 } from './bpf.js';
 export { mapInfo, progInfo, btfInfo, linkInfo } from './info.js';
 export type { MapInfo, ProgInfo, ProgInfoOptions, BtfInfo, LinkInfo } from './info.js';
-export { MappedRegion, setZeroCopy, zeroCopyEnabled } from './mmap.js';
+export { MappedRegion, mapFileReadOnly, setZeroCopy, zeroCopyEnabled } from './mmap.js';
 export type { Prot } from './mmap.js';
 export {
   possibleCpus, onlineCpus, parseCpuList, pageSize, kernelRelease, kernelVersion, kernelVersionCode, memlockRlimit,

@@ -27,6 +27,7 @@
 // before the BPF map exists), then mmap the map fd over the same address with MAP_FIXED. Views
 // taken before keep working and now see kernel memory.
 
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { NotSupportedError, StateError } from '../src/errors.js';
 import { errno, memcpyIn, memcpyOut, mmap, munmap, viewOf } from './libc.js';
 import { syscallError } from './errors.js';
@@ -63,6 +64,30 @@ export function setZeroCopy(enabled: boolean): void {
     throw new NotSupportedError('zero-copy views are impossible under Electron (V8 memory cage forbids external ArrayBuffers)');
   }
   zeroCopy = enabled;
+}
+
+/**
+ * A whole file mapped read-only and private (a view on the page cache, or on the kernel's own copy of
+ * the data for the sysfs files that support mmap, e.g. vmlinux BTF since Linux 6.16), or undefined
+ * when that is not possible: copy mode, an empty file, a file that refuses mmap. Never unmapped: for
+ * data that lives as long as the process. Only for files nobody truncates (sysfs, not regular files:
+ * touching a mapped page past a new end of file is a SIGBUS).
+ */
+export function mapFileReadOnly(path: string): Uint8Array | undefined {
+  if (!zeroCopy) return undefined;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const size = fstatSync(fd).size;
+    if (size <= 0) return undefined;
+    const addr = mmap(0, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (addr === -1 || addr <= 0) return undefined;
+    return new Uint8Array(viewOf(addr, size));
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 // --- cleanup ---------------------------------------------------------------------------------------

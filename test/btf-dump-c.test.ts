@@ -7,7 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Btf, BtfDumper, BTF_KIND, dumpC, VMLINUX_H_FOOTER, VMLINUX_H_HEADER, type BtfType } from '../btf/index.js';
 import { ElfFile } from '../elf/index.js';
 import { ParseError } from '../src/errors.js';
@@ -15,6 +16,7 @@ import { main } from '../src/cli.js';
 import { BUILD_DIR, compileBpf, haveCommand } from './support/compile.js';
 import { compileFixture, firstDiff } from './btf-fixtures/support.js';
 
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const VMLINUX = '/sys/kernel/btf/vmlinux';
 const haveVmlinux = existsSync(VMLINUX);
 const haveBpftool = haveCommand('bpftool');
@@ -45,6 +47,18 @@ test('vmlinux: format c is byte-identical to bpftool 7.1', async () => {
   const diff = firstDiff(ours, ref);
   assert.ok(diff === undefined, diff);
   assert.ok(ours.length > 1_000_000);
+});
+
+test('vmlinux: the read fallback (copy mode, TSBPF_FORCE_COPY=1: no mapping) prints the same bytes as the mapped file', async () => {
+  if (!haveVmlinux) return console.log('  (skipped: needs /sys/kernel/btf/vmlinux)');
+  const [code, mapped, err] = await cli('btf', 'dump', 'file', VMLINUX, 'format', 'c');
+  assert.is(code, 0, err);
+  const child = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'btf', 'dump', 'file', VMLINUX, 'format', 'c'], {
+    cwd: ROOT, env: { ...process.env, TSBPF_FORCE_COPY: '1' }, encoding: 'utf8', maxBuffer: 512 * 1024 * 1024,
+  });
+  assert.is(child.status, 0, child.stderr);
+  const diff = firstDiff(child.stdout, mapped);
+  assert.ok(diff === undefined, diff);
 });
 
 const OBJECTS = ['skel-types', 'globals', 'maps', 'externs', 'calls', 'core-read'];

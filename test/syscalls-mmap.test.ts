@@ -6,8 +6,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as S from '../syscalls/index.js';
@@ -264,6 +264,34 @@ test('in-process: setZeroCopy(false) switches new regions to copy mode', () => {
     S.setZeroCopy(was);
   }
   assert.throws(() => S.MappedRegion.anonymous(0), RangeError);
+});
+
+test('mapFileReadOnly: sysfs vmlinux BTF mapped (6.16+), the same bytes as a read; undefined when mmap is refused or in copy mode', () => {
+  const [major, minor] = release().split('.').map(Number) as [number, number];
+  const vmlinux = '/sys/kernel/btf/vmlinux';
+  if (existsSync(vmlinux) && (major > 6 || (major === 6 && minor >= 16))) {
+    const mapped = S.mapFileReadOnly(vmlinux);
+    assert.ok(mapped, 'vmlinux BTF is mmapable since 6.16');
+    assert.is(Buffer.compare(Buffer.from(mapped.buffer, mapped.byteOffset, mapped.length), readFileSync(vmlinux)), 0);
+  }
+  // procfs refuses mmap; an empty file has nothing to map; a missing file can't be opened.
+  assert.is(S.mapFileReadOnly('/proc/self/status'), undefined);
+  const empty = join(tmpdir(), `tsbpf-empty-${process.pid}`);
+  writeFileSync(empty, '');
+  try {
+    assert.is(S.mapFileReadOnly(empty), undefined);
+  } finally {
+    rmSync(empty, { force: true });
+  }
+  assert.is(S.mapFileReadOnly('/nonexistent/file'), undefined);
+  const was = S.zeroCopyEnabled();
+  try {
+    S.setZeroCopy(false);
+    assert.is(S.mapFileReadOnly('/proc/self/cmdline'), undefined);
+    if (existsSync(vmlinux)) assert.is(S.mapFileReadOnly(vmlinux), undefined);
+  } finally {
+    S.setZeroCopy(was);
+  }
 });
 
 test.run();
