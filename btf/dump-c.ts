@@ -140,6 +140,7 @@ export class BtfDumper {
   private readonly w: Uint32Array;
   private readonly off: Uint32Array;
   private readonly strs: Uint8Array;
+  private readonly strsView: DataView;
   private readonly kinds: Uint8Array;
   private readonly count: number;
   private ptrSize = 8;
@@ -147,6 +148,8 @@ export class BtfDumper {
 
   // Output: UTF-8 bytes in one growing buffer (appending to a JS string makes millions of cons-strings).
   private buf = new Uint8Array(1 << 16);
+  /** `buf` seen 4 bytes at a time (names are copied by words, see nameAt). */
+  private bufView = new DataView(this.buf.buffer);
   private pos = 0;
   /** Output size past which the dump is deemed runaway (see maxWork). */
   private readonly maxOut: number;
@@ -191,6 +194,7 @@ export class BtfDumper {
     this.off = r.off;
     // Offset 0 reads as the empty name even in a BTF without strings.
     this.strs = r.strs.length ? r.strs : new Uint8Array(1);
+    this.strsView = new DataView(this.strs.buffer, this.strs.byteOffset, this.strs.byteLength);
     this.count = r.count;
     this.enumModes = opts.enumModes ?? false;
     const n = this.count + 1;
@@ -1208,6 +1212,7 @@ export class BtfDumper {
     const b = new Uint8Array(cap);
     b.set(this.buf.subarray(0, this.pos));
     this.buf = b;
+    this.bufView = new DataView(b.buffer);
   }
 
   private reserve(n: number): void {
@@ -1259,17 +1264,49 @@ export class BtfDumper {
     }
   }
 
-  /** Appends the NUL-terminated name at `off` of the string section (nothing for offset 0). */
+  /**
+   * Appends the NUL-terminated name at `off` of the string section (nothing for offset 0). Names are
+   * most of the output: they go 4 bytes at a time, the word's first NUL found with the zero-byte bit
+   * trick (a byte loop costs ~40 instructions a byte in V8). The bytes written past the name's end
+   * lie beyond `pos`, where the next write lands.
+   */
   private nameAt(off: number): void {
     if (off === 0) return;
-    const s = this.strs;
-    let end = off;
-    while (s[end] !== 0 && end < s.length) end++;
-    if (this.pos + (end - off) > this.buf.length) this.grow(end - off);
-    const buf = this.buf;
+    const sv = this.strsView;
+    const lastWord = this.strs.length - 4;
+    let bv = this.bufView;
+    let room = this.buf.length - 4;
     let pos = this.pos;
-    for (let i = off; i < end; i++) buf[pos++] = s[i]!;
-    this.pos = pos;
+    for (;;) {
+      if (off > lastWord) {
+        // The section's last bytes: no whole word to read (the section ends with a NUL).
+        this.pos = pos;
+        this.nameTail(off);
+        return;
+      }
+      if (pos > room) {
+        this.pos = pos;
+        this.grow(4);
+        bv = this.bufView;
+        room = this.buf.length - 4;
+      }
+      const v = sv.getInt32(off, true);
+      bv.setInt32(pos, v, true);
+      // High bit of each byte that is 0 (and possibly of bytes after it, never before it).
+      const zeros = ((v - 0x01010101) | 0) & ~v & 0x80808080;
+      if (zeros !== 0) {
+        const lowest = zeros & ((~zeros + 1) | 0);
+        this.pos = pos + ((31 - Math.clz32(lowest)) >> 3);
+        return;
+      }
+      off += 4;
+      pos += 4;
+    }
+  }
+
+  private nameTail(off: number): void {
+    const s = this.strs;
+    for (; off < s.length && s[off] !== 0; off++) this.byte(s[off]!);
   }
 
   private take(): string {
