@@ -76,6 +76,15 @@ function pfx(lvl: number): string {
   return lvl >= 13 ? TABS[13]! : TABS[lvl]!;
 }
 
+/** The types of padding fields, largest first: `long` (the pointer size), int, short, char. */
+const PAD_NAMES = ['long', 'int', 'short', 'char'];
+/**
+ * The smallest PAD_NAMES type that holds a remainder of n bits (n < the padding type's size, so at
+ * most 63 and never `long`: with 4-byte pointers `long` and `int` are both 32 bits, and libbpf then
+ * picks `int`, the first it finds from `char` up).
+ */
+const SMALLEST_PAD = Int8Array.from({ length: 65 }, (_, n) => (n <= 8 ? 3 : n <= 16 ? 2 : n <= 32 ? 1 : 0));
+
 /** The suffix spelling of VOLATILE, CONST and RESTRICT in a declaration chain. */
 const QUALIFIERS = [' volatile', ' const', ' restrict'];
 
@@ -182,7 +191,8 @@ export class BtfDumper {
   /** libbpf's decl_stack: the type chains of declarations being printed, innermost on top. */
   private stack = new Int32Array(256);
   private sp = 0;
-  private readonly pads: readonly (readonly [string, number])[];
+  /** Bits of each PAD_NAMES type (`long` is the pointer size). */
+  private readonly padBits: Int32Array;
   // Memoized libbpf btf__align_of (0 = error) and btf__resolve_size (-1 = error), offset so 0 means "not yet".
   private readonly alignMemo: Uint8Array;
   private readonly sizeMemo: Float64Array;
@@ -212,7 +222,7 @@ export class BtfDumper {
     const names = this.scan();
     // libbpf takes the pointer size from the BTF's `long` (scan found it), a Btf its own setting.
     if (!(btf instanceof RawTypes)) this.ptrSize = btf.pointerSize || 8;
-    this.pads = [['long', this.ptrSize * 8], ['int', 32], ['short', 16], ['char', 8]];
+    this.padBits = Int32Array.of(this.ptrSize * 8, 32, 16, 8);
     let tab = 1024;
     while (tab < names * 1.5) tab *= 2;
     this.nameTab = new Int32Array(tab);
@@ -347,13 +357,9 @@ export class BtfDumper {
           break;
         case 7 /* FWD */: case 16 /* FLOAT */:
           break;
-        case 6 /* ENUM */:
+        case 6 /* ENUM */: case 19 /* ENUM64 */:
           names += vlen;
-          this.scanElems(id, b + 3, vlen, 2, -1);
-          break;
-        case 19 /* ENUM64 */:
-          names += vlen;
-          this.scanElems(id, b + 3, vlen, 3, -1);
+          this.scanElems(id, b + 3, vlen, kind === ENUM ? 2 : 3, -1);
           break;
         case 9 /* VOLATILE */: case 10 /* CONST */: case 11 /* RESTRICT */: case 2 /* PTR */:
         case 8 /* TYPEDEF */: case 12 /* FUNC */: case 14 /* VAR */: case 17 /* DECL_TAG */: case 18 /* TYPE_TAG */: {
@@ -539,29 +545,9 @@ export class BtfDumper {
     const topLevel = contId === 0;
 
     if (es === EMITTING) {
-      if (this.flags[id]! & F_FWD_EMITTED) return;
-      switch (kind) {
-        case 4 /* STRUCT */: case 5 /* UNION */:
-          if (id === contId) return;
-          if (w[b] === 0) {
-            this.warnings.push({ id, message: `anonymous struct/union loop, id:[${id}]` });
-            return;
-          }
-          this.emitStructFwd(id);
-          this.add(';\n\n');
-          this.flags[id] |= F_FWD_EMITTED;
-          break;
-        case 8 /* TYPEDEF */:
-          // The typedef is printed early; it can only serve references through pointers.
-          if (!this.isBlacklisted(id)) {
-            this.emitTypedefDef(id, 0, depth);
-            this.add(';\n\n');
-          }
-          this.flags[id] |= F_FWD_EMITTED;
-          break;
-        default:
-          break;
-      }
+      // (Its own method: the kinds met here first come after emitType is optimized, and a branch
+      // without type feedback in emitType would deoptimize it.)
+      this.emitReentered(id, kind, contId, depth);
       return;
     }
 
@@ -632,6 +618,33 @@ export class BtfDumper {
         for (let i = 0, p = b + 4; i < vlen; i++, p += 2) this.emitType(w[p]!, contId, depth + 1);
         break;
       }
+      default:
+        break;
+    }
+  }
+
+  /** emitType of a type whose emission is under way (a loop): a forward declaration if one can serve. */
+  private emitReentered(id: number, kind: number, contId: number, depth: number): void {
+    if (this.flags[id]! & F_FWD_EMITTED) return;
+    switch (kind) {
+      case 4 /* STRUCT */: case 5 /* UNION */:
+        if (id === contId) return;
+        if (this.w[this.off[id]!] === 0) {
+          this.warnings.push({ id, message: `anonymous struct/union loop, id:[${id}]` });
+          return;
+        }
+        this.emitStructFwd(id);
+        this.add(';\n\n');
+        this.flags[id] |= F_FWD_EMITTED;
+        break;
+      case 8 /* TYPEDEF */:
+        // The typedef is printed early; it can only serve references through pointers.
+        if (!this.isBlacklisted(id)) {
+          this.emitTypedefDef(id, 0, depth);
+          this.add(';\n\n');
+        }
+        this.flags[id] |= F_FWD_EMITTED;
+        break;
       default:
         break;
     }
@@ -746,45 +759,35 @@ export class BtfDumper {
    * `<type>: 0` where natural alignment alone would land elsewhere, explicit bit counts in bitfield runs.
    */
   private emitBitPadding(id: number, curOff: number, nextOff: number, nextAlign: number, inBitfield: boolean, lvl: number): void {
-    const pads = this.pads;
+    const padBits = this.padBits;
     // libbpf prints a field per `long` of the gap, whatever its size: a bogus offset would print gigabytes.
-    if ((nextOff - curOff) / pads[0]![1] > MAX_PAD_FIELDS) {
+    if ((nextOff - curOff) / padBits[0]! > MAX_PAD_FIELDS) {
       this.fail(id, `a member or the size leaves a gap of ${nextOff - curOff} bits (after bit ${curOff}) to pad`);
     }
-    let padType = '';
-    let padBits = 0;
-    let newOff = 0;
-    for (const [name, bits] of pads) {
-      padBits = bits;
-      padType = name;
-      newOff = roundUp(curOff, bits);
-      if (newOff <= nextOff) break;
-    }
+    // The largest type whose alignment lands within the gap (else char).
+    let k = 0;
+    let newOff = roundUp(curOff, padBits[0]!);
+    while (newOff > nextOff && k < 3) newOff = roundUp(curOff, padBits[++k]!);
+    const bits = padBits[k]!;
     const ind = pfx(lvl);
     if (newOff > curOff && newOff <= nextOff) {
       if (inBitfield ||
         (newOff === nextOff && roundUp(curOff, nextAlign * 8) !== newOff) ||
         (newOff !== nextOff && nextOff - newOff <= newOff - curOff)) {
-        this.pad(ind, padType, inBitfield ? newOff - curOff : 0);
+        this.pad(ind, PAD_NAMES[k]!, inBitfield ? newOff - curOff : 0);
       }
       curOff = newOff;
     }
     while (curOff !== nextOff) {
-      const bits = Math.min(nextOff - curOff, padBits);
-      if (bits === padBits) {
-        this.pad(ind, padType, padBits);
-        curOff += bits;
-        continue;
-      }
-      // The remainder gets the smallest type that holds it (only aesthetics).
-      for (let i = pads.length - 1; i >= 0; i--) {
-        padType = pads[i]![0];
-        padBits = pads[i]![1];
-        if (padBits < bits) continue;
-        this.pad(ind, padType, bits);
-        curOff += bits;
-        break;
-      }
+      // Whole fields of that type, then the remainder (it ends the gap) as the smallest type that holds
+      // it (only aesthetics). Both choices are worked out every time and one is picked, rather than
+      // branching to a path that vmlinux first takes after this code is optimized (a deoptimization).
+      const gap = nextOff - curOff;
+      const whole = gap >= bits;
+      const t = whole ? k : SMALLEST_PAD[gap < 64 ? gap : 64]!;
+      const n = whole ? bits : gap;
+      this.pad(ind, PAD_NAMES[t]!, n);
+      curOff += n;
     }
   }
 
@@ -820,18 +823,9 @@ export class BtfDumper {
       this.byte(10);
       this.add(ind);
       this.nameAt(nameOff);
-      if (dups > 1) {
-        this.add('___');
-        this.num(dups);
-      }
+      this.dupSuffix(dups);
       this.add(' = ');
-      if (!is64) {
-        const v = w[e + 1]!;
-        this.num(signed ? v | 0 : v);
-      } else {
-        const u = (BigInt(w[e + 2]!) << 32n) | BigInt(w[e + 1]!);
-        this.add(signed ? `${BigInt.asIntN(64, u)}LL` : `${u}ULL`);
-      }
+      this.enumValue(e, signed, is64);
       this.byte(44); // ','
     }
     this.byte(10);
@@ -857,6 +851,21 @@ export class BtfDumper {
         if (word) this.add(' __attribute__((mode(word)))');
       }
     }
+  }
+
+  /**
+   * The value of the enumerator at word `e`. (Apart from emitEnumDef: the 64-bit and the signed
+   * values come late in vmlinux, and a first use in emitEnumDef's optimized code would deoptimize it.)
+   */
+  private enumValue(e: number, signed: boolean, is64: boolean): void {
+    const w = this.w;
+    if (!is64) {
+      const v = w[e + 1]!;
+      this.num(signed ? v | 0 : v);
+      return;
+    }
+    const u = (BigInt(w[e + 2]!) << 32n) | BigInt(w[e + 1]!);
+    this.add(signed ? `${BigInt.asIntN(64, u)}LL` : `${u}ULL`);
   }
 
   private emitTypedefDef(id: number, lvl: number, depth: number): void {
@@ -998,10 +1007,7 @@ export class BtfDumper {
     if (name === JS_NAME) this.add(this.jsName);
     else {
       this.nameAt(name);
-      if (dup > 1) {
-        this.add('___');
-        this.num(dup);
-      }
+      this.dupSuffix(dup);
     }
   }
 
@@ -1024,31 +1030,13 @@ export class BtfDumper {
       const kind = kinds[id]!;
       const b = off[id]!;
       switch (kind) {
-        case 1 /* INT */: case 16 /* FLOAT */:
+        case 1 /* INT */: case 16 /* FLOAT */: case 4 /* STRUCT */: case 5 /* UNION */:
+        case 6 /* ENUM */: case 19 /* ENUM64 */: case 7 /* FWD */: case 8 /* TYPEDEF */:
+          // The base type: its name, or an anonymous definition inline. (Shared with emitDecl's
+          // shortcut, so that kinds first met here late, e.g. a named enum behind a const, find
+          // the calls already warm and don't deoptimize emitChain.)
           this.emitMods(start);
-          this.nameAt(w[b]!);
-          break;
-        case 4 /* STRUCT */: case 5 /* UNION */:
-          this.emitMods(start);
-          if (w[b] === 0) this.emitStructDef(id, lvl, depth + 1);
-          else this.emitStructFwd(id);
-          break;
-        case 6 /* ENUM */: case 19 /* ENUM64 */:
-          this.emitMods(start);
-          if (w[b] === 0) this.emitEnumDef(id, lvl);
-          else {
-            this.add('enum ');
-            this.typeName(id);
-          }
-          break;
-        case 7 /* FWD */:
-          this.emitMods(start);
-          this.add(w[b + 1]! >>> 31 ? 'union ' : 'struct ');
-          this.typeName(id);
-          break;
-        case 8 /* TYPEDEF */:
-          this.emitMods(start);
-          this.identName(id);
+          if (!this.emitNamedBase(id)) this.emitAnonDef(id, lvl, depth + 1);
           break;
         case 2 /* PTR */:
           this.add(lastWasPtr ? '*' : ' *');
@@ -1064,27 +1052,9 @@ export class BtfDumper {
           this.nameAt(w[b]!);
           this.add('")))');
           break;
-        case 3 /* ARRAY */: {
-          // GCC adds the element's const/volatile to the array type too; they mean nothing there.
-          this.dropMods(start);
-          const nelems = w[b + 5]!;
-          if (this.sp === start) {
-            this.emitName(fname, fdup, lastWasPtr);
-            this.byte(91); // '['
-            this.num(nelems);
-            this.byte(93); // ']'
-            return;
-          }
-          const multidim = kinds[this.stack[this.sp - 1]!] === ARRAY;
-          if (!lastWasPtr && !this.nameEmpty(fname, fdup)) this.byte(32);
-          if (!multidim) this.byte(40); // '('
-          this.emitChain(start, fname, fdup, lvl, depth + 1);
-          if (!multidim) this.byte(41); // ')'
-          this.byte(91);
-          this.num(nelems);
-          this.byte(93);
+        case 3 /* ARRAY */:
+          this.emitArray(w[b + 5]!, start, fname, fdup, lastWasPtr, lvl, depth);
           return;
-        }
         case 13 /* FUNC_PROTO */: {
           // GCC marks noreturn function pointers volatile; dropped like array qualifiers.
           this.dropMods(start);
@@ -1103,17 +1073,7 @@ export class BtfDumper {
             this.add('void)');
             return;
           }
-          for (let i = 0, p = b + 3; i < vlen; i++, p += 2) {
-            const pType = w[p + 1]!;
-            if (i > 0) this.add(', ');
-            // A trailing void parameter means varargs.
-            if (i === vlen - 1 && pType === 0) {
-              this.add('...');
-              break;
-            }
-            if (++this.work > this.maxWork) this.overLimit(id, depth);
-            this.emitDecl(pType, w[p]!, 0, lvl, depth + 1);
-          }
+          this.emitParams(id, vlen, lvl, depth);
           this.byte(41);
           return;
         }
@@ -1126,32 +1086,104 @@ export class BtfDumper {
     this.emitName(fname, fdup, lastWasPtr);
   }
 
+  /**
+   * An array in a declaration chain: `name[n]`, or the rest of the chain wrapped, `(*name)[n]`.
+   * (Apart from emitChain: vmlinux's first arrays of pointers come after emitChain is optimized.)
+   */
+  private emitArray(nelems: number, start: number, fname: number, fdup: number, lastWasPtr: boolean, lvl: number, depth: number): void {
+    // GCC adds the element's const/volatile to the array type too; they mean nothing there.
+    this.dropMods(start);
+    if (this.sp === start) {
+      this.emitName(fname, fdup, lastWasPtr);
+    } else {
+      const multidim = this.kinds[this.stack[this.sp - 1]!] === ARRAY;
+      if (!lastWasPtr && !this.nameEmpty(fname, fdup)) this.byte(32);
+      if (!multidim) this.byte(40); // '('
+      this.emitChain(start, fname, fdup, lvl, depth + 1);
+      if (!multidim) this.byte(41); // ')'
+    }
+    this.byte(91); // '['
+    this.num(nelems);
+    this.byte(93); // ']'
+  }
+
+  /** An anonymous struct, union or enum, defined where it is used. */
+  private emitAnonDef(id: number, lvl: number, depth: number): void {
+    const kind = this.kinds[id];
+    if (kind === STRUCT || kind === UNION) this.emitStructDef(id, lvl, depth);
+    else this.emitEnumDef(id, lvl);
+  }
+
+  /**
+   * A prototype's parameters, comma-separated; a trailing void one means varargs. (The caller printed
+   * `(void)` for a lone void parameter, so varargs follow at least one parameter.)
+   */
+  private emitParams(id: number, vlen: number, lvl: number, depth: number): void {
+    const w = this.w;
+    const first = this.off[id]! + 3;
+    // Decided up front, not when the loop gets there: vmlinux's first varargs come late.
+    const varargs = w[first + 2 * (vlen - 1) + 1] === 0;
+    const n = vlen - (varargs ? 1 : 0);
+    for (let i = 0, p = first; i < n; i++, p += 2) {
+      if (i > 0) this.add(', ');
+      if (++this.work > this.maxWork) this.overLimit(id, depth);
+      this.emitDecl(w[p + 1]!, w[p]!, 0, lvl, depth + 1);
+    }
+    this.add(varargs ? ', ...' : '');
+  }
+
   // -----------------------------------------------------------------------------------------------
   // Names
 
   /** The dense index of the name at string offset `off`: equal bytes, equal index (FNV-1a hash). */
   private canon(off: number): number {
     const s = this.strs;
+    const rep = this.nameRep;
     // Offset 0 is the empty name whatever the section holds there (libbpf's btf__str_by_offset(0)).
     if (off === 0) off = s.length - 1;
+    // Hashed a word at a time (see nameAt), the bytes from the NUL on masked out.
+    const sv = this.strsView;
+    const lastWord = s.length - 4;
     let h = 0x811c9dc5 | 0;
-    for (let i = off; s[i] !== 0; i++) h = Math.imul(h ^ s[i]!, 0x01000193);
+    for (let i = off; ; i += 4) {
+      const v = i <= lastWord ? sv.getInt32(i, true) : this.tailWord(i);
+      const zeros = ((v - 0x01010101) | 0) & ~v & 0x80808080;
+      if (zeros !== 0) {
+        const lowest = zeros & ((~zeros + 1) | 0);
+        h = Math.imul(h ^ (v & ((lowest >>> 7) - 1)), 0x01000193);
+        break;
+      }
+      h = Math.imul(h ^ v, 0x01000193);
+    }
     const tab = this.nameTab;
     const mask = tab.length - 1;
     for (let slot = h & mask; ; slot = (slot + 1) & mask) {
       const e = tab[slot]!;
       if (e === 0) {
         const idx = ++this.nNames;
-        this.nameRep[idx] = off;
+        rep[idx] = off;
         tab[slot] = idx;
         return idx;
       }
-      const r = this.nameRep[e]!;
-      if (r === off) return e;
-      let i = 0;
-      while (s[r + i] === s[off + i] && s[off + i] !== 0) i++;
-      if (s[r + i] === s[off + i]) return e;
+      const r = rep[e]!;
+      if (r === off || this.sameName(r, off)) return e;
     }
+  }
+
+  /** The last 1-3 bytes of the string section as a word, zeros past the end (the section ends with a NUL). */
+  private tailWord(i: number): number {
+    const s = this.strs;
+    let v = 0;
+    for (let k = 0; k < 4 && i + k < s.length; k++) v |= s[i + k]! << (8 * k);
+    return v;
+  }
+
+  /** Whether the names at string offsets `a` and `b` are the same bytes. */
+  private sameName(a: number, b: number): boolean {
+    const s = this.strs;
+    let i = 0;
+    while (s[a + i] === s[b + i] && s[b + i] !== 0) i++;
+    return s[a + i] === s[b + i];
   }
 
   /** libbpf's btf_dump_resolve_name for a named type: its `___N` number, fixed the first time. */
@@ -1171,24 +1203,28 @@ export class BtfDumper {
   private typeName(id: number): void {
     const o = this.w[this.off[id]!]!;
     if (o === 0) return;
-    const d = this.dups[id] || this.resolve(id, this.typeCounts);
+    const d = this.resolve(id, this.typeCounts);
     this.nameAt(o);
-    if (d > 1) {
-      this.add('___');
-      this.num(d);
-    }
+    this.dupSuffix(d);
   }
 
   /** Writes the typedef name of `id`, deduplicated. */
   private identName(id: number): void {
     const o = this.w[this.off[id]!]!;
     if (o === 0) return;
-    const d = this.dups[id] || this.resolve(id, this.identCounts);
+    const d = this.resolve(id, this.identCounts);
     this.nameAt(o);
-    if (d > 1) {
-      this.add('___');
-      this.num(d);
-    }
+    this.dupSuffix(d);
+  }
+
+  /**
+   * The `___N` of a name printed the N-th time (N > 1). Called for every name, duplicate or not: the
+   * first duplicates come late, and a call made only for them would deoptimize the callers then.
+   */
+  private dupSuffix(d: number): void {
+    if (d <= 1) return;
+    this.add('___');
+    this.num(d);
   }
 
   /** Whether the string at `off` is `s` (ASCII). */
