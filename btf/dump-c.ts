@@ -1155,6 +1155,14 @@ export class BtfDumper {
       }
       h = Math.imul(h ^ v, 0x01000193);
     }
+    // The slot is the hash's low bits, which a multiply fills from the operands' low bits only: the
+    // upper bytes of each word must be mixed down (murmur3's finalizer), or names that differ there
+    // all land in one probe run.
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
     const tab = this.nameTab;
     const mask = tab.length - 1;
     for (let slot = h & mask; ; slot = (slot + 1) & mask) {
