@@ -69,13 +69,6 @@ const MAX_DEPTH = 1000;
 /** Most anonymous padding fields for one gap: vmlinux's largest gap needs 511 (a page-aligned member). */
 const MAX_PAD_FIELDS = 1 << 16;
 
-/** Indentation is tabs, capped at 13 levels like libbpf. */
-const TABS = ['', '\t', '\t\t', '\t\t\t', '\t\t\t\t', '\t\t\t\t\t', '\t\t\t\t\t\t', '\t\t\t\t\t\t\t', '\t\t\t\t\t\t\t\t',
-  '\t\t\t\t\t\t\t\t\t', '\t\t\t\t\t\t\t\t\t\t', '\t\t\t\t\t\t\t\t\t\t\t', '\t\t\t\t\t\t\t\t\t\t\t\t', '\t\t\t\t\t\t\t\t\t\t\t\t\t'];
-function pfx(lvl: number): string {
-  return lvl >= 13 ? TABS[13]! : TABS[lvl]!;
-}
-
 /** The types of padding fields, largest first: `long` (the pointer size), int, short, char. */
 const PAD_NAMES = ['long', 'int', 'short', 'char'];
 /**
@@ -696,7 +689,6 @@ export class BtfDumper {
     let off = 0;
     let prevBitfield = false;
     const inner = lvl + 1;
-    const ind = pfx(inner);
     for (let i = 0, m = b + 3; i < vlen; i++, m += 3) {
       const mName = w[m]!;
       const mType = w[m + 1]!;
@@ -707,8 +699,7 @@ export class BtfDumper {
       const mAlign = packed ? 1 : am ? am - 1 : this.alignOf(mType, depth);
       const inBitfield = prevBitfield && mSz !== 0;
       if (off < mOff) this.emitBitPadding(id, off, mOff, mAlign, inBitfield, inner);
-      this.byte(10);
-      this.add(ind);
+      this.newline(inner);
       this.emitDecl(mType, mName, 0, inner, depth + 1);
       if (mSz) {
         this.add(': ');
@@ -725,10 +716,7 @@ export class BtfDumper {
     }
     if (isStruct && off < size * 8) this.emitBitPadding(id, off, size * 8, align, false, inner);
     // `struct empty {}` stays on one line.
-    if (vlen || size) {
-      this.byte(10);
-      this.add(pfx(lvl));
-    }
+    if (vlen || size) this.newline(lvl);
     this.byte(125); // '}'
     if (packed) this.add(' __attribute__((packed))');
   }
@@ -769,12 +757,11 @@ export class BtfDumper {
     let newOff = roundUp(curOff, padBits[0]!);
     while (newOff > nextOff && k < 3) newOff = roundUp(curOff, padBits[++k]!);
     const bits = padBits[k]!;
-    const ind = pfx(lvl);
     if (newOff > curOff && newOff <= nextOff) {
       if (inBitfield ||
         (newOff === nextOff && roundUp(curOff, nextAlign * 8) !== newOff) ||
         (newOff !== nextOff && nextOff - newOff <= newOff - curOff)) {
-        this.pad(ind, PAD_NAMES[k]!, inBitfield ? newOff - curOff : 0);
+        this.pad(lvl, PAD_NAMES[k]!, inBitfield ? newOff - curOff : 0);
       }
       curOff = newOff;
     }
@@ -786,14 +773,13 @@ export class BtfDumper {
       const whole = gap >= bits;
       const t = whole ? k : SMALLEST_PAD[gap < 64 ? gap : 64]!;
       const n = whole ? bits : gap;
-      this.pad(ind, PAD_NAMES[t]!, n);
+      this.pad(lvl, PAD_NAMES[t]!, n);
       curOff += n;
     }
   }
 
-  private pad(ind: string, type: string, bits: number): void {
-    this.byte(10);
-    this.add(ind);
+  private pad(lvl: number, type: string, bits: number): void {
+    this.newline(lvl);
     this.add(type);
     this.add(': ');
     this.num(bits);
@@ -811,7 +797,6 @@ export class BtfDumper {
     const vlen = w[b + 1]! & 0xffff;
     if (!vlen) return;
     this.add(' {');
-    const ind = pfx(lvl + 1);
     const signed = w[b + 1]! >>> 31 === 1;
     const is64 = this.kinds[id] === ENUM64;
     const step = is64 ? 3 : 2;
@@ -820,16 +805,14 @@ export class BtfDumper {
       const nameOff = w[e]!;
       // Enumerators share the typedef namespace.
       const dups = ++counts[this.canon(nameOff)]!;
-      this.byte(10);
-      this.add(ind);
+      this.newline(lvl + 1);
       this.nameAt(nameOff);
       this.dupSuffix(dups);
       this.add(' = ');
       this.enumValue(e, signed, is64);
       this.byte(44); // ','
     }
-    this.byte(10);
-    this.add(pfx(lvl));
+    this.newline(lvl);
     this.byte(125);
     // libbpf ≥1.1.0 adds mode(byte)/mode(word) for 1- and 8-byte enums; the Linux 6.1-stable libbpf
     // that Debian's bpftool 7.1 is built from does not (verified against its vmlinux.h).
@@ -1277,6 +1260,17 @@ export class BtfDumper {
         break;
       }
     }
+    this.pos = pos;
+  }
+
+  /** A newline and the indentation of level `lvl`: tabs, at most 13 like libbpf. */
+  private newline(lvl: number): void {
+    const n = lvl < 13 ? lvl : 13;
+    if (this.pos + n + 1 > this.buf.length) this.grow(n + 1);
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = 10;
+    for (let i = 0; i < n; i++) buf[pos++] = 9;
     this.pos = pos;
   }
 
