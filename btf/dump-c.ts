@@ -29,37 +29,14 @@ import { ParseError } from '../src/errors.js';
 import type { Btf } from './btf.js';
 import { RawTypes } from './raw-types.js';
 
-// BTF kinds, as module constants rather than BTF_KIND.X property loads (cheaper in cold code). Switch
-// cases spell them as number literals: V8 turns a switch over small literal cases into a jump table,
-// while named constants make the interpreter and baseline code compare them one by one.
-const INT = 1;
-const PTR = 2;
-const ARRAY = 3;
-const STRUCT = 4;
-const UNION = 5;
-const ENUM = 6;
-const FWD = 7;
-const TYPEDEF = 8;
-const VOLATILE = 9;
-const CONST = 10;
-const RESTRICT = 11;
-const FUNC = 12;
-const FUNC_PROTO = 13;
-const VAR = 14;
-const DATASEC = 15;
-const FLOAT = 16;
-const DECL_TAG = 17;
-const TYPE_TAG = 18;
-const ENUM64 = 19;
-
-const ORDERING = 1;
-const ORDERED = 2;
-const NOT_EMITTED = 0;
-const EMITTING = 1;
-const EMITTED = 2;
-
-const F_FWD_EMITTED = 1;
-const F_REFERENCED = 4;
+// Numbers in the dumper's methods are literals with their name in a comment, e.g. `4 /* STRUCT */`: a
+// module-level `const` costs each use a context load and a TDZ check in V8 (interpreted, baseline and
+// optimized code alike), and a switch over literal cases becomes a jump table. The names:
+//   BTF kinds: INT 1, PTR 2, ARRAY 3, STRUCT 4, UNION 5, ENUM 6, FWD 7, TYPEDEF 8, VOLATILE 9, CONST 10,
+//     RESTRICT 11, FUNC 12, FUNC_PROTO 13, VAR 14, DATASEC 15, FLOAT 16, DECL_TAG 17, TYPE_TAG 18, ENUM64 19;
+//   order states: 0, ORDERING 1, ORDERED 2; emit states: NOT_EMITTED 0, EMITTING 1, EMITTED 2;
+//   flags: F_FWD_EMITTED 1 (its forward declaration is printed), F_REFERENCED 4 (another type refers to it);
+//   JS_NAME -1: a declared-name argument meaning the JS string in `jsName` (emitTypeDecl's fieldName).
 
 /**
  * Deepest recursion (type chain / nesting) followed: real BTF stays below ~30; this keeps a malformed
@@ -123,9 +100,6 @@ export interface BtfDumpWarning {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** Declared-name argument meaning "the JS string in `jsName`" (emitTypeDecl's fieldName). */
-const JS_NAME = -1;
 
 /**
  * One btf_dump session: state (what was ordered, emitted, forward-declared, and the name tables)
@@ -210,8 +184,8 @@ export class BtfDumper {
     this.alignMemo = new Uint8Array(n);
     this.sizeMemo = new Float64Array(n);
     this.queue = new Int32Array(n);
-    this.orderState[0] = ORDERED;
-    this.emitState[0] = EMITTED;
+    this.orderState[0] = 2 /* ORDERED */;
+    this.emitState[0] = 2 /* EMITTED */;
     const names = this.scan();
     // libbpf takes the pointer size from the BTF's `long` (scan found it), a Btf its own setting.
     if (!(btf instanceof RawTypes)) this.ptrSize = btf.pointerSize || 8;
@@ -249,7 +223,7 @@ export class BtfDumper {
     this.stripMods = opts.stripMods ?? false;
     this.jsName = opts.fieldName ?? '';
     try {
-      this.emitDecl(id, JS_NAME, 0, opts.indentLevel ?? 0, 0);
+      this.emitDecl(id, -1 /* JS_NAME */, 0, opts.indentLevel ?? 0, 0);
     } finally {
       this.stripMods = false;
       this.jsName = '';
@@ -286,7 +260,7 @@ export class BtfDumper {
       this.checkId(to);
       // An ordered type has nothing left to emit (dumpOne would find that out too, slower).
       const os = this.orderState;
-      for (let id = from; id <= to; id++) if (os[id] !== ORDERED) this.dumpOne(id);
+      for (let id = from; id <= to; id++) if (os[id] !== 2 /* ORDERED */) this.dumpOne(id);
     }
   }
 
@@ -315,7 +289,7 @@ export class BtfDumper {
 
   /** Called (by a check inlined for speed) when a recursive step passes maxWork or MAX_DEPTH. */
   private overLimit(id: number, depth: number): never {
-    if (depth > MAX_DEPTH) this.fail(id, `type chain deeper than ${MAX_DEPTH} (a loop?)`);
+    if (depth > 1000 /* MAX_DEPTH */) this.fail(id, `type chain deeper than ${MAX_DEPTH} (a loop?)`);
     this.fail(id, `its type graph expands past ${this.maxWork} steps (exponential fan-out?)`);
   }
 
@@ -352,20 +326,20 @@ export class BtfDumper {
           break;
         case 6 /* ENUM */: case 19 /* ENUM64 */:
           names += vlen;
-          this.scanElems(id, b + 3, vlen, kind === ENUM ? 2 : 3, -1);
+          this.scanElems(id, b + 3, vlen, kind === 6 /* ENUM */ ? 2 : 3, -1);
           break;
         case 9 /* VOLATILE */: case 10 /* CONST */: case 11 /* RESTRICT */: case 2 /* PTR */:
         case 8 /* TYPEDEF */: case 12 /* FUNC */: case 14 /* VAR */: case 17 /* DECL_TAG */: case 18 /* TYPE_TAG */: {
           const t = w[b + 2]!;
           if (t > n) this.badRef(id, t);
-          f[t] |= F_REFERENCED;
+          f[t] |= 4 /* F_REFERENCED */;
           break;
         }
         case 3 /* ARRAY */:
           if (w[b + 4]! > n) this.badRef(id, w[b + 4]!);
           if (w[b + 3]! > n) this.badRef(id, w[b + 3]!);
-          f[w[b + 4]!] |= F_REFERENCED;
-          f[w[b + 3]!] |= F_REFERENCED;
+          f[w[b + 4]!] |= 4 /* F_REFERENCED */;
+          f[w[b + 3]!] |= 4 /* F_REFERENCED */;
           break;
         case 4 /* STRUCT */: case 5 /* UNION */:
           this.scanElems(id, b + 3, vlen, 3, 1);
@@ -379,7 +353,7 @@ export class BtfDumper {
           // (Its variables' "names" are type ids: checked as such.)
           for (let i = 0, q = b + 3; i < vlen; i++, q += 3) {
             if (w[q]! > n) this.badRef(id, w[q]!);
-            f[w[q]!] |= F_REFERENCED;
+            f[w[q]!] |= 4 /* F_REFERENCED */;
           }
           break;
         default:
@@ -401,7 +375,7 @@ export class BtfDumper {
       if (typeAt < 0) continue;
       const t = w[q + typeAt]!;
       if (t > n) this.badRef(id, t);
-      f[t] |= F_REFERENCED;
+      f[t] |= 4 /* F_REFERENCED */;
     }
   }
 
@@ -430,15 +404,15 @@ export class BtfDumper {
   private orderType(id: number, throughPtr: boolean, depth: number): number {
     const st = this.orderState[id]!;
     // Already ordered: "strong", so that a typedef seen again through a pointer is still emitted.
-    if (st === ORDERED) return 1;
-    if (++this.work > this.maxWork || depth > MAX_DEPTH) this.overLimit(id, depth);
+    if (st === 2 /* ORDERED */) return 1;
+    if (++this.work > this.maxWork || depth > 1000 /* MAX_DEPTH */) this.overLimit(id, depth);
     const w = this.w;
     const b = this.off[id]!;
     const kind = this.kinds[id]!;
-    if (st === ORDERING) {
+    if (st === 1 /* ORDERING */) {
       // A loop is fine through a pointer to a named struct/union: it gets a forward declaration.
       // (A range test: both compares run for structs, so a union's first loop does not deoptimize.)
-      if (kind >= STRUCT && kind <= UNION && throughPtr && w[b] !== 0) return 0;
+      if (kind >= 4 /* STRUCT */ && kind <= 5 /* UNION */ && throughPtr && w[b] !== 0) return 0;
       this.loopId = id;
       return -1;
     }
@@ -447,13 +421,13 @@ export class BtfDumper {
       // vmlinux's FUNCs, would have no type feedback when orderType is optimized and deoptimize it.)
       case 1 /* INT */: case 16 /* FLOAT */:
       case 12 /* FUNC */: case 14 /* VAR */: case 15 /* DATASEC */: case 17 /* DECL_TAG */:
-        this.orderState[id] = ORDERED;
+        this.orderState[id] = 2 /* ORDERED */;
         return 0;
       case 2 /* PTR */: {
         if (++this.visits[id]! > 2) return this.loop(id);
         const res = this.orderType(w[b + 2]!, true, depth + 1);
         this.visits[id]--;
-        this.orderState[id] = ORDERED;
+        this.orderState[id] = 2 /* ORDERED */;
         return res;
       }
       case 3 /* ARRAY */: {
@@ -466,21 +440,21 @@ export class BtfDumper {
         // Only embedded (no pointer on the way) or anonymous (defined inline) composites are strong.
         const named = w[b] !== 0;
         if (throughPtr && named) return 0;
-        this.orderState[id] = ORDERING;
+        this.orderState[id] = 1 /* ORDERING */;
         const vlen = w[b + 1]! & 0xffff;
         const os = this.orderState;
         for (let i = 0, m = b + 4; i < vlen; i++, m += 3) {
           // (The ORDERED test is orderType's own, saving most calls.)
-          if (os[w[m]!] !== ORDERED && this.orderType(w[m]!, false, depth + 1) < 0) return -1;
+          if (os[w[m]!] !== 2 /* ORDERED */ && this.orderType(w[m]!, false, depth + 1) < 0) return -1;
         }
         if (named) this.queue[this.qn++] = id;
-        this.orderState[id] = ORDERED;
+        this.orderState[id] = 2 /* ORDERED */;
         return 1;
       }
       case 6 /* ENUM */: case 19 /* ENUM64 */: case 7 /* FWD */:
         // Named or top-level (unreferenced) enums are declarations of their own.
-        if (w[b] !== 0 || !(this.flags[id]! & F_REFERENCED)) this.queue[this.qn++] = id;
-        this.orderState[id] = ORDERED;
+        if (w[b] !== 0 || !(this.flags[id]! & 4 /* F_REFERENCED */)) this.queue[this.qn++] = id;
+        this.orderState[id] = 2 /* ORDERED */;
         return 1;
       case 8 /* TYPEDEF */: {
         if (++this.visits[id]! > 2) return this.loop(id);
@@ -490,7 +464,7 @@ export class BtfDumper {
         // Like a struct: behind a pointer and only weakly needed, it can wait.
         if (throughPtr && !strong) return 0;
         this.queue[this.qn++] = id;
-        this.orderState[id] = ORDERED;
+        this.orderState[id] = 2 /* ORDERED */;
         return 1;
       }
       case 9 /* VOLATILE */: case 10 /* CONST */: case 11 /* RESTRICT */: case 18 /* TYPE_TAG */: {
@@ -530,14 +504,14 @@ export class BtfDumper {
 
   private emitType(id: number, contId: number, depth: number): void {
     const es = this.emitState[id]!;
-    if (es === EMITTED) return;
-    if (++this.work > this.maxWork || depth > MAX_DEPTH) this.overLimit(id, depth);
+    if (es === 2 /* EMITTED */) return;
+    if (++this.work > this.maxWork || depth > 1000 /* MAX_DEPTH */) this.overLimit(id, depth);
     const w = this.w;
     const b = this.off[id]!;
     const kind = this.kinds[id]!;
     const topLevel = contId === 0;
 
-    if (es === EMITTING) {
+    if (es === 1 /* EMITTING */) {
       // (Its own method: the kinds met here first come after emitType is optimized, and a branch
       // without type feedback in emitType would deoptimize it.)
       this.emitReentered(id, kind, contId, depth);
@@ -548,7 +522,7 @@ export class BtfDumper {
       case 1 /* INT */: {
         // libbpf resolves (and so counts) every INT's name here, which can shift `___N` numbering.
         if (w[b] !== 0 && this.resolve(id, this.typeCounts) === 1) this.emitMissingBaseType(w[b]!);
-        this.emitState[id] = EMITTED;
+        this.emitState[id] = 2 /* EMITTED */;
         break;
       }
       case 6 /* ENUM */: case 19 /* ENUM64 */:
@@ -556,7 +530,7 @@ export class BtfDumper {
           this.emitEnumDef(id, 0);
           this.add(';\n\n');
         }
-        this.emitState[id] = EMITTED;
+        this.emitState[id] = 2 /* EMITTED */;
         break;
       case 2 /* PTR */: case 9 /* VOLATILE */: case 10 /* CONST */: case 11 /* RESTRICT */: case 18 /* TYPE_TAG */:
         this.emitType(w[b + 2]!, contId, depth + 1);
@@ -569,20 +543,20 @@ export class BtfDumper {
         this.add(' ');
         this.typeName(id);
         this.add(';\n\n');
-        this.emitState[id] = EMITTED;
+        this.emitState[id] = 2 /* EMITTED */;
         break;
       case 8 /* TYPEDEF */:
-        this.emitState[id] = EMITTING;
+        this.emitState[id] = 1 /* EMITTING */;
         this.emitType(w[b + 2]!, id, depth + 1);
         // A typedef is its own forward declaration: print it unless it was printed early.
-        if (!(this.flags[id]! & F_FWD_EMITTED) && !this.isBlacklisted(id)) {
+        if (!(this.flags[id]! & 1 /* F_FWD_EMITTED */) && !this.isBlacklisted(id)) {
           this.emitTypedefDef(id, 0, depth);
           this.add(';\n\n');
         }
-        this.emitState[id] = EMITTED;
+        this.emitState[id] = 2 /* EMITTED */;
         break;
       case 4 /* STRUCT */: case 5 /* UNION */: {
-        this.emitState[id] = EMITTING;
+        this.emitState[id] = 1 /* EMITTING */;
         const named = w[b] !== 0;
         // A full definition (top level, or anonymous and so inline) prints every member: their types
         // need their own definitions or forward declarations first.
@@ -590,18 +564,18 @@ export class BtfDumper {
           const newCont = named ? id : contId;
           const vlen = w[b + 1]! & 0xffff;
           const es = this.emitState;
-          for (let i = 0, m = b + 4; i < vlen; i++, m += 3) if (es[w[m]!] !== EMITTED) this.emitType(w[m]!, newCont, depth + 1);
-        } else if (!(this.flags[id]! & F_FWD_EMITTED) && id !== contId) {
+          for (let i = 0, m = b + 4; i < vlen; i++, m += 3) if (es[w[m]!] !== 2 /* EMITTED */) this.emitType(w[m]!, newCont, depth + 1);
+        } else if (!(this.flags[id]! & 1 /* F_FWD_EMITTED */) && id !== contId) {
           this.emitStructFwd(id);
           this.add(';\n\n');
-          this.flags[id] |= F_FWD_EMITTED;
+          this.flags[id] |= 1 /* F_FWD_EMITTED */;
         }
         if (topLevel) {
           this.emitStructDef(id, 0, depth);
           this.add(';\n\n');
-          this.emitState[id] = EMITTED;
+          this.emitState[id] = 2 /* EMITTED */;
         } else {
-          this.emitState[id] = NOT_EMITTED;
+          this.emitState[id] = 0 /* NOT_EMITTED */;
         }
         break;
       }
@@ -618,7 +592,7 @@ export class BtfDumper {
 
   /** emitType of a type whose emission is under way (a loop): a forward declaration if one can serve. */
   private emitReentered(id: number, kind: number, contId: number, depth: number): void {
-    if (this.flags[id]! & F_FWD_EMITTED) return;
+    if (this.flags[id]! & 1 /* F_FWD_EMITTED */) return;
     switch (kind) {
       case 4 /* STRUCT */: case 5 /* UNION */:
         if (id === contId) return;
@@ -628,7 +602,7 @@ export class BtfDumper {
         }
         this.emitStructFwd(id);
         this.add(';\n\n');
-        this.flags[id] |= F_FWD_EMITTED;
+        this.flags[id] |= 1 /* F_FWD_EMITTED */;
         break;
       case 8 /* TYPEDEF */:
         // The typedef is printed early; it can only serve references through pointers.
@@ -636,7 +610,7 @@ export class BtfDumper {
           this.emitTypedefDef(id, 0, depth);
           this.add(';\n\n');
         }
-        this.flags[id] |= F_FWD_EMITTED;
+        this.flags[id] |= 1 /* F_FWD_EMITTED */;
         break;
       default:
         break;
@@ -664,7 +638,7 @@ export class BtfDumper {
   // Definitions
 
   private emitStructFwd(id: number): void {
-    this.add(this.kinds[id] === STRUCT ? 'struct' : 'union');
+    this.add(this.kinds[id] === 4 /* STRUCT */ ? 'struct' : 'union');
     if (this.w[this.off[id]!] !== 0) {
       this.add(' ');
       this.typeName(id);
@@ -674,7 +648,7 @@ export class BtfDumper {
   private emitStructDef(id: number, lvl: number, depth: number): void {
     const w = this.w;
     const b = this.off[id]!;
-    const isStruct = this.kinds[id] === STRUCT;
+    const isStruct = this.kinds[id] === 4 /* STRUCT */;
     const kflag = w[b + 1]! >>> 31 === 1;
     const size = w[b + 2]!;
     const vlen = w[b + 1]! & 0xffff;
@@ -798,7 +772,7 @@ export class BtfDumper {
     if (!vlen) return;
     this.add(' {');
     const signed = w[b + 1]! >>> 31 === 1;
-    const is64 = this.kinds[id] === ENUM64;
+    const is64 = this.kinds[id] === 19 /* ENUM64 */;
     const step = is64 ? 3 : 2;
     const counts = this.identCounts;
     for (let i = 0, e = b + 3; i < vlen; i++, e += step) {
@@ -875,7 +849,7 @@ export class BtfDumper {
     // Most members and parameters are `T name` or `T *name` with T void or a named type: the same
     // bytes as the general path below prints for them, without the stack.
     if (!this.stripMods) {
-      if (this.kinds[id] === PTR) {
+      if (this.kinds[id] === 2 /* PTR */) {
         if (this.emitNamedBase(this.w[this.off[id]! + 2]!)) {
           this.add(' *');
           this.emitName(fname, fdup, true);
@@ -894,7 +868,7 @@ export class BtfDumper {
     const start = this.sp;
     for (;;) {
       const kind = kinds[id]!;
-      if (!(strip && (kind === VOLATILE || kind === CONST || kind === RESTRICT || kind === TYPE_TAG))) {
+      if (!(strip && (kind === 9 /* VOLATILE */ || kind === 10 /* CONST */ || kind === 11 /* RESTRICT */ || kind === 18 /* TYPE_TAG */))) {
         if (this.sp === this.stack.length) this.growStack(id, start);
         this.stack[this.sp++] = id;
       }
@@ -963,9 +937,9 @@ export class BtfDumper {
     const kinds = this.kinds;
     while (this.sp > start) {
       const k = kinds[this.stack[this.sp - 1]!];
-      if (k === VOLATILE) this.add('volatile ');
-      else if (k === CONST) this.add('const ');
-      else if (k === RESTRICT) this.add('restrict ');
+      if (k === 9 /* VOLATILE */) this.add('volatile ');
+      else if (k === 10 /* CONST */) this.add('const ');
+      else if (k === 11 /* RESTRICT */) this.add('restrict ');
       else return;
       this.sp--;
     }
@@ -975,19 +949,19 @@ export class BtfDumper {
     const kinds = this.kinds;
     while (this.sp > start) {
       const k = kinds[this.stack[this.sp - 1]!];
-      if (k !== VOLATILE && k !== CONST && k !== RESTRICT && k !== TYPE_TAG) return;
+      if (k !== 9 /* VOLATILE */ && k !== 10 /* CONST */ && k !== 11 /* RESTRICT */ && k !== 18 /* TYPE_TAG */) return;
       this.sp--;
     }
   }
 
   private nameEmpty(name: number, dup: number): boolean {
-    if (name === JS_NAME) return this.jsName === '';
+    if (name === -1 /* JS_NAME */) return this.jsName === '';
     return (name === 0 || this.strs[name] === 0) && dup <= 1;
   }
 
   private emitName(name: number, dup: number, lastWasPtr: boolean): void {
     if (!lastWasPtr && !this.nameEmpty(name, dup)) this.byte(32);
-    if (name === JS_NAME) this.add(this.jsName);
+    if (name === -1 /* JS_NAME */) this.add(this.jsName);
     else {
       this.nameAt(name);
       this.dupSuffix(dup);
@@ -995,7 +969,7 @@ export class BtfDumper {
   }
 
   private emitChain(start: number, fname: number, fdup: number, lvl: number, depth: number): void {
-    if (depth > MAX_DEPTH) this.fail(this.stack[this.sp - 1]!, `declaration nested deeper than ${MAX_DEPTH}`);
+    if (depth > 1000 /* MAX_DEPTH */) this.fail(this.stack[this.sp - 1]!, `declaration nested deeper than ${MAX_DEPTH}`);
     const w = this.w;
     const off = this.off;
     const kinds = this.kinds;
@@ -1064,7 +1038,7 @@ export class BtfDumper {
           this.warnings.push({ id, message: `unexpected type in decl chain, kind:${kind}, id:[${id}]` });
           return;
       }
-      lastWasPtr = kind === PTR;
+      lastWasPtr = kind === 2 /* PTR */;
     }
     this.emitName(fname, fdup, lastWasPtr);
   }
@@ -1079,7 +1053,7 @@ export class BtfDumper {
     if (this.sp === start) {
       this.emitName(fname, fdup, lastWasPtr);
     } else {
-      const multidim = this.kinds[this.stack[this.sp - 1]!] === ARRAY;
+      const multidim = this.kinds[this.stack[this.sp - 1]!] === 3 /* ARRAY */;
       if (!lastWasPtr && !this.nameEmpty(fname, fdup)) this.byte(32);
       if (!multidim) this.byte(40); // '('
       this.emitChain(start, fname, fdup, lvl, depth + 1);
@@ -1093,7 +1067,7 @@ export class BtfDumper {
   /** An anonymous struct, union or enum, defined where it is used. */
   private emitAnonDef(id: number, lvl: number, depth: number): void {
     const kind = this.kinds[id];
-    if (kind === STRUCT || kind === UNION) this.emitStructDef(id, lvl, depth);
+    if (kind === 4 /* STRUCT */ || kind === 5 /* UNION */) this.emitStructDef(id, lvl, depth);
     else this.emitEnumDef(id, lvl);
   }
 
@@ -1184,7 +1158,7 @@ export class BtfDumper {
     const kind = this.kinds[id];
     const b = this.off[id]!;
     // Forward declarations and empty (forward) enums may repeat a name freely.
-    if (kind === FWD || (kind === ENUM && (this.w[b + 1]! & 0xffff) === 0)) d = 1;
+    if (kind === 7 /* FWD */ || (kind === 6 /* ENUM */ && (this.w[b + 1]! & 0xffff) === 0)) d = 1;
     else d = ++counts[this.canon(this.w[b]!)]!;
     this.dups[id] = d;
     return d;
@@ -1360,7 +1334,7 @@ export class BtfDumper {
   private alignOf(id: number, depth: number): number {
     const memo = this.alignMemo[id]!;
     if (memo) return memo - 1;
-    if (depth > MAX_DEPTH) this.fail(id, `type chain deeper than ${MAX_DEPTH}`);
+    if (depth > 1000 /* MAX_DEPTH */) this.fail(id, `type chain deeper than ${MAX_DEPTH}`);
     this.alignMemo[id] = 1; // a loop resolves to 0 (error) instead of recursing forever
     const w = this.w;
     const b = this.off[id]!;
@@ -1423,18 +1397,18 @@ export class BtfDumper {
     let cur = id;
     for (let depth = 0; depth < 32; depth++) {
       const kind = kinds[cur];
-      if (kind === INT || kind === STRUCT || kind === UNION || kind === ENUM ||
-        kind === ENUM64 || kind === DATASEC || kind === FLOAT) {
+      if (kind === 1 /* INT */ || kind === 4 /* STRUCT */ || kind === 5 /* UNION */ || kind === 6 /* ENUM */ ||
+        kind === 19 /* ENUM64 */ || kind === 15 /* DATASEC */ || kind === 16 /* FLOAT */) {
         size = w[off[cur]! + 2]!;
         break;
-      } else if (kind === PTR) {
+      } else if (kind === 2 /* PTR */) {
         size = this.ptrSize;
         break;
-      } else if (kind === TYPEDEF || kind === VOLATILE || kind === CONST ||
-        kind === RESTRICT || kind === VAR || kind === DECL_TAG || kind === TYPE_TAG) {
+      } else if (kind === 8 /* TYPEDEF */ || kind === 9 /* VOLATILE */ || kind === 10 /* CONST */ ||
+        kind === 11 /* RESTRICT */ || kind === 14 /* VAR */ || kind === 17 /* DECL_TAG */ || kind === 18 /* TYPE_TAG */) {
         cur = w[off[cur]! + 2]!;
         continue;
-      } else if (kind === ARRAY) {
+      } else if (kind === 3 /* ARRAY */) {
         const n = w[off[cur]! + 5]!;
         if (nelems && n > Math.floor(0xffffffff / nelems)) break;
         nelems *= n;
