@@ -139,8 +139,10 @@ export class BtfDumper {
   private readonly dups: Uint32Array;
   // Name dedup: every distinct name (by bytes) gets a dense index through an open-addressing hash of
   // its string offset; counts per namespace (struct/union/enum names; typedefs and enumerators).
-  private readonly nameTab: Int32Array;
+  private nameTab: Int32Array;
   private readonly nameRep: Int32Array;
+  /** The hash of each name index (to rehash when the table grows). */
+  private readonly nameHash: Int32Array;
   private nNames = 0;
   private readonly typeCounts: Int32Array;
   private readonly identCounts: Int32Array;
@@ -162,7 +164,7 @@ export class BtfDumper {
   private readonly padBits: Int32Array;
   // Memoized libbpf btf__align_of (0 = error) and btf__resolve_size (-1 = error), offset so 0 means "not yet".
   private readonly alignMemo: Uint8Array;
-  private readonly sizeMemo: Float64Array;
+  private readonly sizeMemo: Uint32Array;
 
   constructor(btf: Btf | RawTypes, opts: BtfDumperOptions = {}) {
     this.btf = btf instanceof RawTypes ? undefined : btf;
@@ -182,7 +184,7 @@ export class BtfDumper {
     this.visits = new Uint8Array(n);
     this.dups = new Uint32Array(n);
     this.alignMemo = new Uint8Array(n);
-    this.sizeMemo = new Float64Array(n);
+    this.sizeMemo = new Uint32Array(n);
     this.queue = new Int32Array(n);
     this.orderState[0] = 2 /* ORDERED */;
     this.emitState[0] = 2 /* EMITTED */;
@@ -190,10 +192,11 @@ export class BtfDumper {
     // libbpf takes the pointer size from the BTF's `long` (scan found it), a Btf its own setting.
     if (!(btf instanceof RawTypes)) this.ptrSize = btf.pointerSize || 8;
     this.padBits = Int32Array.of(this.ptrSize * 8, 32, 16, 8);
-    let tab = 1024;
-    while (tab < names * 1.5) tab *= 2;
-    this.nameTab = new Int32Array(tab);
+    // The table grows with the names met (vmlinux: ~33k distinct of ~180k), not to their upper bound:
+    // its slots are touched at random, and every page first touched is a page fault.
+    this.nameTab = new Int32Array(4096);
     this.nameRep = new Int32Array(names + 1);
+    this.nameHash = new Int32Array(names + 1);
     this.typeCounts = new Int32Array(names + 1);
     this.identCounts = new Int32Array(names + 1);
     // Linear budgets: libbpf's walk is linear for sane BTF (vmlinux: ~3 steps and ~0.5 output bytes per
@@ -1127,12 +1130,27 @@ export class BtfDumper {
       if (e === 0) {
         const idx = ++this.nNames;
         rep[idx] = off;
+        this.nameHash[idx] = h;
         tab[slot] = idx;
+        // At most half full, so that probe runs stay short.
+        if (idx * 2 > tab.length) this.growNames();
         return idx;
       }
       const r = rep[e]!;
       if (r === off || this.sameName(r, off)) return e;
     }
+  }
+
+  private growNames(): void {
+    const tab = new Int32Array(this.nameTab.length * 2);
+    const mask = tab.length - 1;
+    const hashes = this.nameHash;
+    for (let idx = 1; idx <= this.nNames; idx++) {
+      let slot = hashes[idx]! & mask;
+      while (tab[slot] !== 0) slot = (slot + 1) & mask;
+      tab[slot] = idx;
+    }
+    this.nameTab = tab;
   }
 
   /** The last 1-3 bytes of the string section as a word, zeros past the end (the section ends with a NUL). */
@@ -1418,7 +1436,8 @@ export class BtfDumper {
       break;
     }
     const res = size < 0 || (nelems && size > Math.floor(0xffffffff / nelems)) ? -1 : nelems * size;
-    this.sizeMemo[id] = res + 2;
+    // (Sizes of 4 GiB - 2 and up are not kept: a Uint32Array touches half the pages of a Float64Array.)
+    if (res <= 0xfffffffd) this.sizeMemo[id] = res + 2;
     return res;
   }
 }
