@@ -129,6 +129,12 @@ export class BtfDumper {
   private pos = 0;
   /** Output size past which the dump is deemed runaway (see maxWork). */
   private readonly maxOut: number;
+  /**
+   * Where dumpManyTo hands the output as the buffer fills (undefined: the buffer grows instead), and
+   * how many bytes it was handed so far.
+   */
+  private sink: ((chunk: Uint8Array) => void) | undefined;
+  private flushed = 0;
 
   private readonly orderState: Uint8Array;
   private readonly emitState: Uint8Array;
@@ -253,6 +259,25 @@ export class BtfDumper {
     const b = this.buf.subarray(0, this.pos);
     this.pos = 0;
     return b;
+  }
+
+  /**
+   * @internal The streaming bulk path (dumpCTo): `header`, the types and `footer` handed to `write` in
+   * chunks of up to 64 KiB, each valid only during the call (the buffer is reused). An error thrown
+   * midway leaves what was written.
+   */
+  dumpManyTo(ids: readonly number[] | { from: number; to: number }, header: string, footer: string, write: (chunk: Uint8Array) => void): void {
+    this.sink = write;
+    this.flushed = 0;
+    try {
+      this.add(header);
+      this.dumpManyInto(ids);
+      this.add(footer);
+      if (this.pos) write(this.buf.subarray(0, this.pos));
+    } finally {
+      this.sink = undefined;
+      this.pos = 0;
+    }
   }
 
   private dumpManyInto(ids: readonly number[] | { from: number; to: number }): void {
@@ -1222,12 +1247,20 @@ export class BtfDumper {
   // -----------------------------------------------------------------------------------------------
   // Output
 
+  /** Room for `n` more bytes: the buffer handed to the sink and reused, or a bigger buffer. Callers re-read `pos`. */
   private grow(n: number): void {
-    let cap = this.buf.length * 2;
-    while (cap < this.pos + n) cap *= 2;
-    if (cap > this.maxOut && this.pos + n > this.maxOut) {
+    if (this.flushed + this.pos + n > this.maxOut) {
       throw new ParseError(`cannot dump BTF: the C output outgrows ${this.maxOut} bytes (exponential type graph?)`, { section: '.BTF' });
     }
+    if (this.sink && n <= this.buf.length) {
+      // Reusing one buffer, rather than growing one to the output's size, spares a page fault per 4 KiB.
+      this.sink(this.buf.subarray(0, this.pos));
+      this.flushed += this.pos;
+      this.pos = 0;
+      return;
+    }
+    let cap = this.buf.length * 2;
+    while (cap < this.pos + n) cap *= 2;
     const b = new Uint8Array(cap);
     b.set(this.buf.subarray(0, this.pos));
     this.buf = b;
@@ -1317,6 +1350,7 @@ export class BtfDumper {
       if (pos > room) {
         this.pos = pos;
         this.grow(4);
+        pos = this.pos;
         bv = this.bufView;
         room = this.buf.length - 4;
       }
@@ -1459,6 +1493,16 @@ export const VMLINUX_H_FOOTER = '#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma c
  */
 export function dumpC(btf: Btf | RawTypes, opts: DumpCOptions = {}): string {
   return decoder.decode(dumpCBytes(btf, opts));
+}
+
+/**
+ * dumpC's text as UTF-8 bytes handed to `write` in chunks of up to 64 KiB, each valid only during the
+ * call (what a CLI writes out: no string is built, and no buffer the size of the output).
+ */
+export function dumpCTo(btf: Btf | RawTypes, write: (chunk: Uint8Array) => void, opts: DumpCOptions = {}): void {
+  const d = new BtfDumper(btf, opts);
+  const ids = opts.rootIds && opts.rootIds.length ? opts.rootIds : { from: 1, to: btf instanceof RawTypes ? btf.count : btf.typeCount };
+  d.dumpManyTo(ids, VMLINUX_H_HEADER, VMLINUX_H_FOOTER, write);
 }
 
 /** dumpC's text as UTF-8 bytes (what a CLI writes out: no string is built). */

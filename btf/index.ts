@@ -10,7 +10,7 @@ export type { ExternLayout, KconfigExtern, KsymExtern } from './fixup.js';
 export { sanitizeBtf, featureProbeBtf } from './sanitize.js';
 export type { BtfFeatures } from './sanitize.js';
 export { dumpRaw, dumpRawType } from './dump-raw.js';
-export { BtfDumper, dumpC, VMLINUX_H_HEADER, VMLINUX_H_FOOTER } from './dump-c.js';
+export { BtfDumper, dumpC, dumpCTo, VMLINUX_H_HEADER, VMLINUX_H_FOOTER } from './dump-c.js';
 export type { BtfDumperOptions, DumpCOptions, EmitTypeDeclOptions, BtfDumpWarning } from './dump-c.js';
 export { RawTypes } from './raw-types.js';
 export { dumpRawJson } from './dump-raw-json.js';

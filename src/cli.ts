@@ -12,7 +12,10 @@ export interface CliOptions {
   pretty: boolean;
   out: (text: string) => void;
   err: (text: string) => void;
-  /** Writes raw bytes to stdout (big outputs skip the string round trip); `out` is used when absent. */
+  /**
+   * Writes raw bytes to stdout (big outputs skip the string round trip); `out` is used when absent.
+   * May be called several times; the bytes may be reused once it returns.
+   */
   outBytes?: (bytes: Uint8Array) => void;
 }
 
@@ -70,12 +73,21 @@ export async function main(argv: string[], io: Pick<CliOptions, 'out' | 'err' | 
   }
 }
 
+/** Where writeStdout's bytes go: fd 1 directly, process.stdout once fd 1 filled up, nowhere once closed. */
+let stdoutMode: 'fd' | 'stream' | 'closed' = 'fd';
+
 /**
  * Writes to fd 1 directly with write(2), without initializing process.stdout (a stream, loaded on first
- * use): `btf dump` writes megabytes in one go. A non-blocking stdout that fills up hands the rest to
- * process.stdout, which waits for it; a closed reader (EPIPE, e.g. `| head`) ends the output quietly.
+ * use): `btf dump` writes megabytes. A non-blocking stdout that fills up hands the rest, and every later
+ * write, to process.stdout, which waits for it (copies: the caller may reuse its bytes); a closed reader
+ * (EPIPE, e.g. `| head`) ends the output quietly.
  */
 function writeStdout(bytes: Uint8Array): void {
+  if (stdoutMode === 'closed') return;
+  if (stdoutMode === 'stream') {
+    process.stdout.write(Buffer.from(bytes));
+    return;
+  }
   let off = 0;
   while (off < bytes.length) {
     try {
@@ -83,10 +95,14 @@ function writeStdout(bytes: Uint8Array): void {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') {
-        process.stdout.write(bytes.subarray(off));
+        stdoutMode = 'stream';
+        process.stdout.write(Buffer.from(bytes.subarray(off)));
         return;
       }
-      if (code === 'EPIPE') return;
+      if (code === 'EPIPE') {
+        stdoutMode = 'closed';
+        return;
+      }
       throw e;
     }
   }

@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Btf, BtfDumper, BTF_KIND, dumpC, VMLINUX_H_FOOTER, VMLINUX_H_HEADER, type BtfType } from '../btf/index.js';
+import { Btf, BtfDumper, BTF_KIND, dumpC, dumpCTo, RawTypes, VMLINUX_H_FOOTER, VMLINUX_H_HEADER, type BtfType } from '../btf/index.js';
 import { ElfFile } from '../elf/index.js';
 import { ParseError } from '../src/errors.js';
 import { main } from '../src/cli.js';
@@ -59,6 +59,24 @@ test('vmlinux: the read fallback (copy mode, TSBPF_FORCE_COPY=1: no mapping) pri
   assert.is(child.status, 0, child.stderr);
   const diff = firstDiff(child.stdout, mapped);
   assert.ok(diff === undefined, diff);
+});
+
+test('dumpCTo: the same bytes as dumpC, in chunks of at most 64 KiB that the dumper reuses', () => {
+  const sources: (Btf | RawTypes)[] = [build(INT, { kind: BTF_KIND.TYPEDEF, name: 'i32', type: 1 })];
+  if (haveVmlinux) sources.push(RawTypes.fromBytes(readFileSync(VMLINUX))!);
+  for (const src of sources) {
+    const chunks: Buffer[] = [];
+    let reused = false;
+    let last: Uint8Array | undefined;
+    dumpCTo(src, (chunk) => {
+      assert.ok(chunk.length > 0 && chunk.length <= 64 * 1024, `chunk of ${chunk.length} bytes`);
+      if (last && last.buffer === chunk.buffer) reused = true;
+      last = chunk;
+      chunks.push(Buffer.from(chunk));
+    });
+    assert.is(Buffer.concat(chunks).toString('utf8'), dumpC(src));
+    if (src instanceof RawTypes) assert.ok(chunks.length > 10 && reused, `${chunks.length} chunks, buffer reused: ${reused}`);
+  }
 });
 
 const OBJECTS = ['skel-types', 'globals', 'maps', 'externs', 'calls', 'core-read'];
@@ -173,6 +191,44 @@ char LICENSE[] SEC("license") = "GPL";
   assert.is(r.status, 0, r.stderr);
 });
 
+test('CLI stdout: a non-blocking pipe that fills up (EAGAIN) still gets every byte in order; a reader that leaves (EPIPE) ends it quietly', () => {
+  if (!haveVmlinux || !haveCommand('python3')) return console.log('  (skipped: needs /sys/kernel/btf/vmlinux and python3)');
+  // python3 holds fd 1 of the CLI: a pipe set O_NONBLOCK and not read for a while, then read to the end;
+  // then a pipe whose reader closes after 1 KiB.
+  const script = `
+import fcntl, os, subprocess, sys, time
+cmd = [sys.argv[1], '--import', 'tsx', 'src/cli.ts', 'btf', 'dump', 'file', sys.argv[2], 'format', 'c']
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+p = subprocess.Popen(cmd, stdout=w)
+os.close(w)
+time.sleep(3)
+out = bytearray()
+while True:
+    b = os.read(r, 1 << 20)
+    if not b:
+        break
+    out += b
+sys.stdout.buffer.write(b'%d %d\\n' % (p.wait(), len(out)))
+sys.stdout.buffer.write(out)
+q = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+q.stdout.read(1024)
+q.stdout.close()
+sys.stderr.write('epipe exit %d\\n' % q.wait())
+`;
+  const r = spawnSync('python3', ['-c', script, process.execPath, VMLINUX], { cwd: ROOT, maxBuffer: 512 * 1024 * 1024 });
+  assert.is(r.status, 0, String(r.stderr));
+  const nl = r.stdout.indexOf(10);
+  const [code, len] = r.stdout.subarray(0, nl).toString().split(' ').map(Number);
+  assert.is(code, 0);
+  const ours = r.stdout.subarray(nl + 1);
+  assert.is(ours.length, len);
+  const ref = dumpC(RawTypes.fromBytes(readFileSync(VMLINUX))!);
+  const diff = firstDiff(ours.toString('utf8'), ref);
+  assert.ok(diff === undefined, diff);
+  assert.match(String(r.stderr), /epipe exit 0/);
+});
+
 test('CLI errors: bad source, bad format, missing file, JSON for C', async () => {
   let [code, , err] = await cli('btf', 'dump', 'file', '/nonexistent/x.o', 'format', 'c');
   assert.is(code, 1);
@@ -204,14 +260,16 @@ function member(name: string, type: number, bitOffset = 0, bitfieldSize = 0) {
 
 /** dumpC must throw a ParseError whose message matches `re`. */
 function dumpFails(btf: Btf, re: RegExp): void {
-  try {
-    dumpC(btf);
-  } catch (e) {
-    assert.instance(e, ParseError, String(e));
-    assert.match((e as Error).message, re);
-    return;
+  for (const dump of [() => dumpC(btf), () => dumpCTo(btf, () => {})]) {
+    try {
+      dump();
+    } catch (e) {
+      assert.instance(e, ParseError, String(e));
+      assert.match((e as Error).message, re);
+      continue;
+    }
+    assert.unreachable('the dump returned');
   }
-  assert.unreachable('dumpC returned');
 }
 
 test('type loops: libbpf\'s "unsatisfiable type cycle" error naming the type, never a stack overflow', () => {

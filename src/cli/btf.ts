@@ -15,7 +15,7 @@ import { release } from 'node:os';
 // against bpftool, and the rest (the Btf parser, the ELF reader, the syscall layer and koffi for
 // `list`) is loaded on demand.
 import type { Btf } from '../../btf/btf.js';
-import { dumpCBytes } from '../../btf/dump-c.js';
+import { dumpCBytes, dumpCTo } from '../../btf/dump-c.js';
 import { RawTypes } from '../../btf/raw-types.js';
 import type { CliOptions } from '../cli.js';
 import { BpfError, NotSupportedError } from '../errors.js';
@@ -141,10 +141,9 @@ export async function run(args: string[], opts: CliOptions): Promise<number> {
     // The other byte order: the Btf parser swaps it.
     const types = RawTypes.fromBytes(raw, baseRaw) ??
       await readBtfFile(path, baseFile === undefined ? undefined : await readBtfFile(baseFile));
-    // The header, types and footer in one buffer of bytes, written out as they are.
-    const bytes = dumpCBytes(types);
-    if (opts.outBytes) opts.outBytes(bytes);
-    else opts.out(new TextDecoder().decode(bytes));
+    // Bytes written out as they are: in chunks as the dump goes (one buffer reused), or at the end.
+    if (opts.outBytes) dumpCTo(types, opts.outBytes);
+    else opts.out(new TextDecoder().decode(dumpCBytes(types)));
     return 0;
   }
   const btf = await readBtfFile(path, baseFile === undefined ? undefined : await readBtfFile(baseFile));
