@@ -46,6 +46,13 @@ const MAX_DEPTH = 1000;
 /** Most anonymous padding fields for one gap: vmlinux's largest gap needs 511 (a page-aligned member). */
 const MAX_PAD_FIELDS = 1 << 16;
 
+/**
+ * dumpCTo's chunk size: the output is handed over at the first type boundary past it, and the buffer
+ * reused. (Reusing 256 KiB, rather than growing a buffer to the output's size, spares a page fault per
+ * 4 KiB of output: vmlinux.h is 2.8 MB.)
+ */
+const FLUSH_AT = 64 * 1024;
+
 /** The types of padding fields, largest first: `long` (the pointer size), int, short, char. */
 const PAD_NAMES = ['long', 'int', 'short', 'char'];
 /**
@@ -198,9 +205,11 @@ export class BtfDumper {
     // libbpf takes the pointer size from the BTF's `long` (scan found it), a Btf its own setting.
     if (!(btf instanceof RawTypes)) this.ptrSize = btf.pointerSize || 8;
     this.padBits = Int32Array.of(this.ptrSize * 8, 32, 16, 8);
-    // The table grows with the names met (vmlinux: ~33k distinct of ~180k), not to their upper bound:
-    // its slots are touched at random, and every page first touched is a page fault.
-    this.nameTab = new Int32Array(4096);
+    // Slots for half the names at most (vmlinux: ~33k distinct of ~180k), growing if need be: the table
+    // is touched at random, and every page first touched is a page fault. (Growing deoptimizes canon.)
+    let tab = 1024;
+    while (tab < names / 2) tab *= 2;
+    this.nameTab = new Int32Array(tab);
     this.nameRep = new Int32Array(names + 1);
     this.nameHash = new Int32Array(names + 1);
     this.typeCounts = new Int32Array(names + 1);
@@ -263,32 +272,53 @@ export class BtfDumper {
 
   /**
    * @internal The streaming bulk path (dumpCTo): `header`, the types and `footer` handed to `write` in
-   * chunks of up to 64 KiB, each valid only during the call (the buffer is reused). An error thrown
-   * midway leaves what was written.
+   * chunks of about FLUSH_AT bytes, each valid only during the call (the buffer is reused). An error
+   * thrown midway leaves what was written.
    */
   dumpManyTo(ids: readonly number[] | { from: number; to: number }, header: string, footer: string, write: (chunk: Uint8Array) => void): void {
     this.sink = write;
     this.flushed = 0;
+    // Room for a type's definitions and all they pull in (vmlinux: 20 KiB at most) past FLUSH_AT.
+    this.reserve(4 * FLUSH_AT);
     try {
       this.add(header);
       this.dumpManyInto(ids);
       this.add(footer);
-      if (this.pos) write(this.buf.subarray(0, this.pos));
+      this.flush();
     } finally {
       this.sink = undefined;
       this.pos = 0;
     }
   }
 
+  /** Hands the output so far to the sink and starts the buffer over (between types, see FLUSH_AT). */
+  private flush(): void {
+    if (this.pos === 0) return;
+    this.sink!(this.buf.subarray(0, this.pos));
+    this.flushed += this.pos;
+    this.pos = 0;
+  }
+
   private dumpManyInto(ids: readonly number[] | { from: number; to: number }): void {
-    if (Array.isArray(ids)) for (const id of ids) this.dumpOne(id);
-    else {
+    // With a sink, the buffer is handed over between types once past FLUSH_AT: the output helpers
+    // never see it happen (a branch they first took after being optimized would deoptimize them).
+    const flushAt = this.sink ? FLUSH_AT : Infinity;
+    if (Array.isArray(ids)) {
+      for (const id of ids) {
+        this.dumpOne(id);
+        if (this.pos >= flushAt) this.flush();
+      }
+    } else {
       const { from, to } = ids as { from: number; to: number };
       this.checkId(from);
       this.checkId(to);
       // An ordered type has nothing left to emit (dumpOne would find that out too, slower).
       const os = this.orderState;
-      for (let id = from; id <= to; id++) if (os[id] !== 2 /* ORDERED */) this.dumpOne(id);
+      for (let id = from; id <= to; id++) {
+        if (os[id] === 2 /* ORDERED */) continue;
+        this.dumpOne(id);
+        if (this.pos >= flushAt) this.flush();
+      }
     }
   }
 
@@ -1247,17 +1277,9 @@ export class BtfDumper {
   // -----------------------------------------------------------------------------------------------
   // Output
 
-  /** Room for `n` more bytes: the buffer handed to the sink and reused, or a bigger buffer. Callers re-read `pos`. */
   private grow(n: number): void {
     if (this.flushed + this.pos + n > this.maxOut) {
       throw new ParseError(`cannot dump BTF: the C output outgrows ${this.maxOut} bytes (exponential type graph?)`, { section: '.BTF' });
-    }
-    if (this.sink && n <= this.buf.length) {
-      // Reusing one buffer, rather than growing one to the output's size, spares a page fault per 4 KiB.
-      this.sink(this.buf.subarray(0, this.pos));
-      this.flushed += this.pos;
-      this.pos = 0;
-      return;
     }
     let cap = this.buf.length * 2;
     while (cap < this.pos + n) cap *= 2;
@@ -1496,7 +1518,7 @@ export function dumpC(btf: Btf | RawTypes, opts: DumpCOptions = {}): string {
 }
 
 /**
- * dumpC's text as UTF-8 bytes handed to `write` in chunks of up to 64 KiB, each valid only during the
+ * dumpC's text as UTF-8 bytes handed to `write` in chunks of about 64 KiB, each valid only during the
  * call (what a CLI writes out: no string is built, and no buffer the size of the output).
  */
 export function dumpCTo(btf: Btf | RawTypes, write: (chunk: Uint8Array) => void, opts: DumpCOptions = {}): void {
