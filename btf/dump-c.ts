@@ -312,10 +312,18 @@ export class BtfDumper {
       const { from, to } = ids as { from: number; to: number };
       this.checkId(from);
       this.checkId(to);
-      // An ordered type has nothing left to emit (dumpOne would find that out too, slower).
+      // An ordered type has nothing left to emit (dumpOne would find that out too, slower), nor has
+      // one that declares nothing by itself (vmlinux: ~60k FUNCs): orderType only marks those ordered.
       const os = this.orderState;
+      const kinds = this.kinds;
       for (let id = from; id <= to; id++) {
         if (os[id] === 2 /* ORDERED */) continue;
+        const k = kinds[id];
+        if (k === 12 /* FUNC */ || k === 14 /* VAR */ || k === 15 /* DATASEC */ || k === 17 /* DECL_TAG */ ||
+          k === 1 /* INT */ || k === 16 /* FLOAT */) {
+          os[id] = 2 /* ORDERED */;
+          continue;
+        }
         this.dumpOne(id);
         if (this.pos >= flushAt) this.flush();
       }
@@ -696,11 +704,11 @@ export class BtfDumper {
   // Definitions
 
   private emitStructFwd(id: number): void {
-    this.add(this.kinds[id] === 4 /* STRUCT */ ? 'struct' : 'union');
-    if (this.w[this.off[id]!] !== 0) {
-      this.add(' ');
-      this.typeName(id);
-    }
+    const isStruct = this.kinds[id] === 4 /* STRUCT */;
+    const named = this.w[this.off[id]!] !== 0;
+    // The keyword and the space before the name in one piece (a call per piece, not inlined).
+    this.add(named ? (isStruct ? 'struct ' : 'union ') : (isStruct ? 'struct' : 'union'));
+    if (named) this.typeName(id);
   }
 
   private emitStructDef(id: number, lvl: number, depth: number): void {
@@ -712,11 +720,9 @@ export class BtfDumper {
     const vlen = w[b + 1]! & 0xffff;
     const align = this.alignOf(id, depth);
     const packed = isStruct ? this.isStructPacked(id, depth) : false;
-    this.add(isStruct ? 'struct' : 'union');
-    if (w[b] !== 0) {
-      this.add(' ');
-      this.typeName(id);
-    }
+    const named = w[b] !== 0;
+    this.add(named ? (isStruct ? 'struct ' : 'union ') : (isStruct ? 'struct' : 'union'));
+    if (named) this.typeName(id);
     this.add(' {');
     let off = 0;
     let prevBitfield = false;
