@@ -10,7 +10,7 @@
 // the child, from /proc/self/stat's cutime/cstime, 10 ms ticks) is shown too, since Node also uses
 // background threads (GC, compiler) that a loaded machine may or may not have room for. One run first
 // checks that both outputs are byte-identical (through pipes; the timed runs write to /dev/null, where
-// bpftool's stdio writes 4 KiB blocks and tsbpf one write(2) of the whole buffer). Other processes on the
+// bpftool's stdio writes 4 KiB blocks and tsbpf a write(2) per ~64 KiB chunk). Other processes on the
 // machine inflate node's side more (it needs a second core for its compiler and GC threads): the load
 // average is logged at the start and printed at the end, and `best` compares each side's fastest run.
 // `run()` returns the rows for bench/run.ts.
