@@ -3,10 +3,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exampleNames, skeletonFor } from '../examples/build.js';
-import { getNextId, progInfo, progGetFdById } from '../syscalls/index.js';
+import { progGetFdById } from '../syscalls/index.js';
 import { REPO_ROOT } from './support/compile.js';
 
 const RQ = join(REPO_ROOT, 'examples', 'runqslower.ts');
@@ -20,22 +20,37 @@ test('committed skeletons are what gen skeleton makes from the committed objects
   }
 });
 
-function runqslowerPrograms(): number {
-  let n = 0;
-  for (let id = getNextId('prog', 0); id; id = getNextId('prog', id)) {
+/** The BPF program ids a process holds fds of (/proc/PID/fdinfo), so that other test files' programs don't count. */
+function programIdsOf(pid: number): number[] {
+  const ids: number[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
     try {
-      const fd = progGetFdById(id);
-      if (/^(raw_)?sched_(wakeup|switch)/.test(progInfo(fd.fd).name)) n++;
-      fd.close();
+      const m = /^prog_id:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (m) ids.push(Number(m[1]));
     } catch {
-      // gone meanwhile
+      // closed meanwhile
     }
   }
-  return n;
+  return ids;
+}
+
+function programExists(id: number): boolean {
+  try {
+    progGetFdById(id).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether every program of `ids` is gone, waiting for the kernel to free them (it does so after exit, deferred). */
+async function programsGone(ids: number[]): Promise<boolean> {
+  for (let i = 0; i < 100 && ids.some(programExists); i++) await new Promise((r) => setTimeout(r, 50));
+  return !ids.some(programExists);
 }
 
 /** Runs runqslower for `ms`, then sends `signal`; returns exit code and output. */
-function runFor(args: string[], ms: number, signal: NodeJS.Signals): Promise<{ code: number | null; out: string; err: string }> {
+function runFor(args: string[], ms: number, signal: NodeJS.Signals): Promise<{ code: number | null; out: string; err: string; progIds: number[] }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', RQ, ...args], { cwd: REPO_ROOT });
     let out = '';
@@ -45,23 +60,26 @@ function runFor(args: string[], ms: number, signal: NodeJS.Signals): Promise<{ c
     // Once tracing has started (the header is out), let it run for `ms` with some wake-ups, then stop it.
     let timer: NodeJS.Timeout | undefined;
     let busy: NodeJS.Timeout | undefined;
+    let progIds: number[] = [];
     child.stdout.on('data', () => {
       if (timer || !out.includes('LAT(us)')) return;
       busy = setInterval(() => { spawn('true'); }, 20);
-      timer = setTimeout(() => child.kill(signal), ms);
+      timer = setTimeout(() => {
+        progIds = programIdsOf(child.pid!);
+        child.kill(signal);
+      }, ms);
     });
     const deadline = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('exit', (code) => {
       clearInterval(busy);
       clearTimeout(timer);
       clearTimeout(deadline);
-      resolve({ code, out, err });
+      resolve({ code, out, err, progIds });
     });
   });
 }
 
 test('runqslower 0 prints the header and one line per wake-up, and SIGINT exits 0 leaving nothing attached', async () => {
-  const before = runqslowerPrograms();
   const r = await runFor(['0'], 2500, 'SIGINT');
   assert.is(r.code, 0, r.err);
   const lines = r.out.trim().split('\n');
@@ -69,7 +87,8 @@ test('runqslower 0 prints the header and one line per wake-up, and SIGINT exits 
   assert.is(lines[1], 'TIME     COMM             TID           LAT(us)');
   assert.ok(lines.length > 3, `expected events, got:\n${r.out}\n${r.err}`);
   for (const l of lines.slice(2)) assert.match(l, /^\d\d:\d\d:\d\d \S.{0,15}\s+\d+\s+\d+$/, l);
-  assert.is(runqslowerPrograms(), before, 'programs are gone after exit');
+  assert.ok(r.progIds.length >= 3, `runqslower held its programs while tracing (${r.progIds.join(', ')})`);
+  assert.ok(await programsGone(r.progIds), 'programs are gone after exit');
 });
 
 test('runqslower -P shows the previous task; SIGTERM exits 0', async () => {
