@@ -5,18 +5,28 @@
  * measurement per invocation; one JSON object on stdout. Times are CLOCK_MONOTONIC nanoseconds (the
  * clock bpf_ktime_get_ns() and Node's process.hrtime use).
  *
- *   events-libbpf <obj> rb-consume <n> <reps>            fill the ring with n records, time one drain
- *   events-libbpf <obj> rb-e2e <total> <chunk>           producer thread vs ring_buffer__poll loop
- *   events-libbpf <obj> rb-latency <count> <gap_us>      one timestamped record every gap_us
+ *   events-libbpf <obj> rb-consume <n> <reps>                     fill the ring with n records, time one drain
  *   events-libbpf <obj> pb-consume <n> <reps> <pages>
- *   events-libbpf <obj> pb-e2e <total> <chunk> <pages>
+ *   events-libbpf <obj> rb-e2e <total> <chunk> <until_full> <consumer_cpu> <producer_cpu> <wake_every>
+ *   events-libbpf <obj> pb-e2e <total> <chunk> <until_full> <consumer_cpu> <producer_cpu> <wakeup_events> <pages>
+ *   events-libbpf <obj> rb-prod <total> <chunk> <cpu> <pages> <wake_every>    the producer alone, pinned
+ *   events-libbpf <obj> pb-prod <total> <chunk> <cpu> <pages> <wakeup_events>
+ *   events-libbpf <obj> rb-latency <count> <gap_us>              one timestamped record every gap_us
  *   events-libbpf <obj> pb-latency <count> <gap_us> <pages>
+ *
+ * End to end: the producer thread is pinned to producer_cpu and runs the program there (test_run with
+ * no CPU flag), the consumer (this main thread) is pinned to consumer_cpu; -1 leaves a thread unpinned.
+ * until_full makes the producer wait for room instead of dropping; wake_every > 0 makes the ring buffer
+ * producer wake the consumer every that many records instead of leaving it to the kernel (see
+ * events-bench.bpf.c); wakeup_events is the perf events' (perf_buffer__new uses 1; more takes
+ * perf_buffer__new_raw, whose callback gets the raw perf records).
  *
  * Build: gcc -O2 -o events-libbpf events-libbpf.c -lbpf -lelf -lz -lpthread
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +37,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <linux/perf_event.h>
 
 struct rec {
 	uint64_t seq;
@@ -36,7 +47,6 @@ struct rec {
 
 static struct bpf_object *obj;
 static int rb_prog, pb_prog;
-static volatile int producer_cpu = -1;
 
 static uint64_t now_ns(void)
 {
@@ -85,9 +95,10 @@ static uint64_t bss_u64(const char *name)
 	return 0;
 }
 
-static void produce(int prog, uint64_t count, uint64_t with_ts, int cpu)
+/* Runs the producer for count records; returns how many it emitted (fewer only with until_full). */
+static uint32_t produce(int prog, uint64_t count, uint64_t with_ts, uint64_t until_full, uint64_t wake_every, int cpu)
 {
-	uint64_t args[2] = { count, with_ts };
+	uint64_t args[4] = { count, with_ts, until_full, wake_every };
 	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = args, .ctx_size_in = sizeof(args));
 
 	if (cpu >= 0) {
@@ -96,6 +107,20 @@ static void produce(int prog, uint64_t count, uint64_t with_ts, int cpu)
 	}
 	if (bpf_prog_test_run_opts(prog, &o))
 		die("test_run: %s", strerror(errno));
+	return o.retval;
+}
+
+/* Pins the calling thread to one CPU (-1: leaves it alone). */
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		die("sched_setaffinity(%d): %s", cpu, strerror(errno));
 }
 
 /* ---- consumers ------------------------------------------------------------------------------- */
@@ -151,24 +176,47 @@ static void pb_lost_cb(void *ctx, int cpu, __u64 cnt)
 	lost += cnt;
 }
 
+/* perf_buffer__new_raw's callback: what perf_buffer__new's does before calling pb_cb / pb_lost_cb. */
+static enum bpf_perf_event_ret pb_raw_cb(void *ctx, int cpu, struct perf_event_header *e)
+{
+	if (e->type == PERF_RECORD_SAMPLE) {
+		struct { struct perf_event_header h; uint32_t size; char data[]; } *s = (void *)e;
+
+		pb_cb(ctx, cpu, s->data, s->size);
+	} else if (e->type == PERF_RECORD_LOST) {
+		struct { struct perf_event_header h; uint64_t id, lost; } *l = (void *)e;
+
+		pb_lost_cb(ctx, cpu, l->lost);
+	}
+	return LIBBPF_PERF_EVENT_CONT;
+}
+
 /* ---- producer thread ------------------------------------------------------------------------- */
 
 struct prod_args {
-	int prog;
-	uint64_t total, chunk, gap_us, with_ts;
-	uint64_t t_start, t_end;
+	int prog, cpu;
+	uint64_t total, chunk, gap_us, with_ts, until_full, wake_every;
+	uint64_t t_start, t_end, waits;
 	volatile int done;
 };
 
+/* The same loop as the tsbpf side's producer thread (bench/events.ts PRODUCER_JS). */
 static void *producer(void *p)
 {
 	struct prod_args *a = p;
 
+	pin(a->cpu);
 	a->t_start = now_ns();
-	for (uint64_t sent = 0; sent < a->total; sent += a->chunk) {
+	for (uint64_t sent = 0; sent < a->total;) {
 		uint64_t n = a->total - sent < a->chunk ? a->total - sent : a->chunk;
+		uint32_t got = produce(a->prog, n, a->with_ts, a->until_full, a->wake_every, -1);
 
-		produce(a->prog, n, a->with_ts, producer_cpu);
+		/* fewer than n only when stopped at a full ring (until_full); free-running, the rest dropped */
+		sent += a->until_full ? got : n;
+		if (a->until_full && got < n) {
+			a->waits++;
+			sched_yield();
+		}
 		if (a->gap_us)
 			usleep(a->gap_us);
 	}
@@ -194,7 +242,15 @@ int main(int argc, char **argv)
 	int is_pb = strncmp(mode, "pb-", 3) == 0;
 	uint64_t a1 = strtoull(argv[3], NULL, 0);
 	uint64_t a2 = argc > 4 ? strtoull(argv[4], NULL, 0) : 0;
-	uint64_t pages = argc > 5 ? strtoull(argv[5], NULL, 0) : 64;
+	int e2e = strstr(mode, "e2e") != NULL;
+	int prod_only = strstr(mode, "prod") != NULL;
+	/* the e2e modes take until_full, consumer_cpu and producer_cpu before the page count */
+	uint64_t until_full = e2e && argc > 5 ? strtoull(argv[5], NULL, 0) : 0;
+	int cons_cpu = e2e && argc > 6 ? atoi(argv[6]) : -1;
+	int prod_cpu = e2e && argc > 7 ? atoi(argv[7]) : -1;
+	uint64_t wake = e2e && argc > 8 ? strtoull(argv[8], NULL, 0) : prod_only && argc > 7 ? strtoull(argv[7], NULL, 0) : 0;
+	int pages_arg = e2e ? 9 : prod_only ? 6 : 5;
+	uint64_t pages = argc > pages_arg ? strtoull(argv[pages_arg], NULL, 0) : 64;
 
 	obj = bpf_object__open_file(argv[1], NULL);
 	if (!obj || bpf_object__load(obj))
@@ -207,7 +263,16 @@ int main(int argc, char **argv)
 
 	struct ring_buffer *rb = NULL;
 	struct perf_buffer *pb = NULL;
-	if (is_pb) {
+	if (is_pb && wake > 1) {
+		struct perf_event_attr attr = {
+			.type = PERF_TYPE_SOFTWARE, .config = PERF_COUNT_SW_BPF_OUTPUT, .sample_type = PERF_SAMPLE_RAW,
+			.sample_period = 1, .wakeup_events = wake,
+		};
+
+		pb = perf_buffer__new_raw(pb_fd, pages, &attr, pb_raw_cb, NULL, NULL);
+		if (!pb)
+			die("perf_buffer__new_raw: %s", strerror(errno));
+	} else if (is_pb) {
 		pb = perf_buffer__new(pb_fd, pages, latency ? pb_lat_cb : pb_cb, pb_lost_cb, NULL, NULL);
 		if (!pb)
 			die("perf_buffer__new: %s", strerror(errno));
@@ -226,7 +291,7 @@ int main(int argc, char **argv)
 			received = 0;
 			expected = is_pb ? bss_u64("pb_seq") : bss_u64("rb_seq");
 			/* perf: everything on CPU 0, so one buffer holds the burst */
-			produce(is_pb ? pb_prog : rb_prog, n, 0, 0);
+			produce(is_pb ? pb_prog : rb_prog, n, 0, 0, 0, 0);
 			uint64_t t0 = now_ns();
 			int got = is_pb ? perf_buffer__consume(pb) : ring_buffer__consume(rb);
 			uint64_t t1 = now_ns();
@@ -240,12 +305,32 @@ int main(int argc, char **argv)
 		printf("{\"n\":%llu,", (unsigned long long)n);
 		print_array("ns", ns, reps);
 		printf(",\"bad\":%llu,\"drops\":%llu}\n", (unsigned long long)bad, (unsigned long long)drops0);
+	} else if (strcmp(mode, "rb-prod") == 0 || strcmp(mode, "pb-prod") == 0) {
+		/* Only the test_run calls are timed; the rings are drained between them, untimed. */
+		uint64_t ns = 0;
+
+		pin(argc > 5 ? atoi(argv[5]) : -1);
+		for (uint64_t sent = 0; sent < a1; sent += a2) {
+			uint64_t n = a1 - sent < a2 ? a1 - sent : a2;
+			uint64_t t0 = now_ns();
+
+			produce(is_pb ? pb_prog : rb_prog, n, 0, 0, is_pb ? 0 : wake, -1);
+			ns += now_ns() - t0;
+			if (is_pb)
+				perf_buffer__consume(pb);
+			else
+				ring_buffer__consume(rb);
+		}
+		printf("{\"total\":%llu,\"ns\":%llu,\"received\":%llu,\"drops\":%llu}\n", (unsigned long long)a1,
+		       (unsigned long long)ns, (unsigned long long)received,
+		       (unsigned long long)(is_pb ? bss_u64("pb_drops") : bss_u64("rb_drops")));
 	} else if (strcmp(mode, "rb-e2e") == 0 || strcmp(mode, "pb-e2e") == 0) {
-		struct prod_args pa = { .prog = is_pb ? pb_prog : rb_prog, .total = a1, .chunk = a2 };
+		struct prod_args pa = { .prog = is_pb ? pb_prog : rb_prog, .total = a1, .chunk = a2,
+					.until_full = until_full, .wake_every = is_pb ? 0 : wake, .cpu = prod_cpu };
 		pthread_t th;
 		uint64_t t_last = 0, wakes = 0;
 
-		producer_cpu = is_pb ? 1 : -1;
+		pin(cons_cpu);
 		expected = 0;
 		if (pthread_create(&th, NULL, producer, &pa))
 			die("pthread_create");
@@ -273,13 +358,16 @@ int main(int argc, char **argv)
 		}
 		pthread_join(th, NULL);
 		uint64_t drops = is_pb ? bss_u64("pb_drops") : bss_u64("rb_drops");
-		printf("{\"total\":%llu,\"received\":%llu,\"drops\":%llu,\"lost\":%llu,\"bad\":%llu,\"wakes\":%llu,"
-		       "\"t_start\":%llu,\"t_prod_end\":%llu,\"t_last\":%llu}\n",
+		uint64_t full = is_pb ? bss_u64("pb_full") : bss_u64("rb_full");
+		printf("{\"total\":%llu,\"received\":%llu,\"drops\":%llu,\"full\":%llu,\"waits\":%llu,\"lost\":%llu,"
+		       "\"bad\":%llu,\"wakes\":%llu,\"t_start\":%llu,\"t_prod_end\":%llu,\"t_last\":%llu}\n",
 		       (unsigned long long)a1, (unsigned long long)received, (unsigned long long)drops,
-		       (unsigned long long)lost, (unsigned long long)bad, (unsigned long long)wakes, (unsigned long long)pa.t_start,
+		       (unsigned long long)full, (unsigned long long)pa.waits, (unsigned long long)lost,
+		       (unsigned long long)bad, (unsigned long long)wakes, (unsigned long long)pa.t_start,
 		       (unsigned long long)pa.t_end, (unsigned long long)t_last);
 	} else if (strcmp(mode, "rb-latency") == 0 || strcmp(mode, "pb-latency") == 0) {
-		struct prod_args pa = { .prog = is_pb ? pb_prog : rb_prog, .total = a1, .chunk = 1, .gap_us = a2, .with_ts = 1 };
+		struct prod_args pa = { .prog = is_pb ? pb_prog : rb_prog, .total = a1, .chunk = 1, .gap_us = a2, .with_ts = 1,
+					.cpu = -1 };
 		pthread_t th;
 
 		lat_cap = a1;
