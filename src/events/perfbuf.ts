@@ -192,6 +192,9 @@ export class PerfCpuBuffer {
     const mask = this.#mask | 0;
     const cpu = this.cpu;
     const stride = this.#stride;
+    // A parameter arrives tagged, and TurboFan checked and untagged it on every record for the
+    // `n === stop` test (about 0.3 ns of a 6 ns record); a local `| 0` is an int32 register.
+    const stopAt = stop | 0;
     let base = loadPos(m32, TAIL_IDX);
     let adv = 0;
     let n = 0;
@@ -226,7 +229,7 @@ export class PerfCpuBuffer {
             view._len = d32[i + 2]!;
             off = (off + recSize) & mask;
             n++;
-            if (cb(view, cpu) === false || n === stop || view._closed) {
+            if (cb(view, cpu) === false || n === stopAt || view._closed) {
               stopped = true;
               break;
             }
@@ -241,7 +244,9 @@ export class PerfCpuBuffer {
           const recSize = d32[(off >> 2) + 1]! >>> 16;
           adv += recSize;
           this.#ensureScratch(recSize);
-          this.#copyOut(off, recSize, 0);
+          // `| 0` wherever a loop variable leaves int32 arithmetic (a call, the return value): a use
+          // that needs a tagged value made TurboFan keep the variable tagged through the hot loop.
+          this.#copyOut(off | 0, recSize, 0);
           const sdv = this.#sdv!;
           off = (off + recSize) & mask;
           if (type === 9) {
@@ -251,7 +256,7 @@ export class PerfCpuBuffer {
             n++;
             const r = cb(view, cpu);
             view._dv = dv;
-            if (r === false || n === stop || view._closed) stopped = true;
+            if (r === false || n === stopAt || view._closed) stopped = true;
           } else if (type === 2) {
             this.#lost(sdv.getUint32(16, true) + sdv.getUint32(20, true) * 4294967296, onLost);
           }
@@ -271,7 +276,7 @@ export class PerfCpuBuffer {
       throw e;
     }
     view._len = -1;
-    return n;
+    return n | 0;
   }
 
   /** Copy mode: every record before data_head is complete, so one copy of the span is enough. */

@@ -157,6 +157,8 @@ export class Ring {
     const src = this.source;
     const stride = this.#stride;
     const plain = PLAIN_LOADS;
+    // An int32 local, not the tagged parameter, in the per-record `n === stop` test (see PerfBuffer).
+    const stopAt = stop | 0;
     let base = loadPos(c32, 0);
     let adv = 0;
     let n = 0;
@@ -188,7 +190,7 @@ export class Ring {
             view._off = off + 8;
             view._len = len;
             n++;
-            if (cb(view, src) === false || n === stop || view._closed) {
+            if (cb(view, src) === false || n === stopAt || view._closed) {
               stopped = true;
               break;
             }
@@ -212,7 +214,7 @@ export class Ring {
     // that code reaches never gets feedback, and each such operation (an `if (adv !== 0)` publish in
     // a finally block, say) deoptimized at the end of every drain.
     view._len = -1;
-    return n;
+    return n | 0;
   }
 
   #ensureScratch(n: number): void {
