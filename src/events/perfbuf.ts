@@ -223,12 +223,17 @@ export class PerfCpuBuffer {
             wraps = true;
             break;
           }
-          adv += recSize;
+          // `| 0` sums: none can overflow (adv < 2^30 + 2^16, n <= stopAt), and without it each is an
+          // add plus an overflow check.
+          adv = (adv + recSize) | 0;
           if (type === 9) {
-            view._off = off + 12;
-            view._len = d32[i + 2]!;
+            view._off = (off + 12) | 0;
+            // A sample with only PERF_SAMPLE_RAW is its header, the u32 raw size and the padded raw
+            // data, so the raw size is the record's size minus 12: one load fewer per record than
+            // reading the u32 (0.3 ns of 5).
+            view._len = recSize - 12;
             off = (off + recSize) & mask;
-            n++;
+            n = (n + 1) | 0;
             if (cb(view, cpu) === false || n === stopAt || view._closed) {
               stopped = true;
               break;
