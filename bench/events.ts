@@ -412,8 +412,11 @@ async function tsE2e(producer: Producer, obj: BpfObject, kind: 'rb' | 'pb', cfg:
 /** The producer alone: `total` records in calls of `chunk` on `cpu`, the ring drained between calls (untimed). */
 function tsProducerAlone(obj: BpfObject, kind: 'rb' | 'pb', total: number, chunk: number, cpu: number, pages: number, wake: number): number {
   const unpin = pinThisThread(cpu);
-  const buf = kind === 'rb' ? new RingBuffer(obj.map('rb'), () => {})
-    : new PerfBuffer(obj.map('pb'), () => {}, { pageCount: pages, wakeupEvents: Math.max(1, wake) });
+  // The rows' one callback: a second function through the drains would make their call sites
+  // polymorphic for the end-to-end runs that follow.
+  seqState.expected = bss(obj, kind === 'rb' ? 'rb_seq' : 'pb_seq');
+  const buf = kind === 'rb' ? new RingBuffer(obj.map('rb'), seqCallback)
+    : new PerfBuffer(obj.map('pb'), seqCallback, { pageCount: pages, wakeupEvents: Math.max(1, wake) });
   const prog = obj.program(kind === 'rb' ? 'rb_produce' : 'pb_produce');
   let ns = 0;
   try {
