@@ -5,7 +5,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BTF_FUNC_LINKAGE, BTF_KIND, sanitizeBtf, type Btf } from '../btf/index.js';
 import {
-  btfLoad, type Fd, kernelRelease, kernelVersionCode, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin,
+  btfLoad, Fd, kernelRelease, kernelVersionCode, mapCreate, mapCreateAsync, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin,
   possibleCpus, progLoadWithLog, progLoadWithLogAsync, raiseMemlockRlimit, isBpffs, type MapCreateOptions, type ProgLoadOptions,
 } from '../syscalls/index.js';
 import { BpfError, NotSupportedError, VerifierError, withContext } from './errors.js';
@@ -53,7 +53,8 @@ interface ProgramLoad {
 /** The sequential load (loadSync): every step in libbpf's order, one system call at a time. */
 export function loadObject(obj: BpfObject): void {
   const run = beginLoad(obj);
-  createMaps(run);
+  for (const map of obj.maps.values()) createMap(obj, map, run.btfFd);
+  fillInnerMaps(obj);
   relocateCore(run);
   for (const prog of obj.programs.values()) {
     const req = prepareProgram(run, prog);
@@ -70,17 +71,19 @@ export function loadObject(obj: BpfObject): void {
 }
 
 /**
- * The concurrent load (load()): the same steps and results, but each program goes to the verifier on
- * the libuv threadpool as soon as it is relocated, so that verification, most of a load, runs on
- * every core and never blocks the event loop (nor meets a sampling profiler's signals, which make
- * the verifier give up). Errors are the ones the sequential load would report: the first failing
- * program in object order. Nothing is released before every call under way has returned, so no fd
- * is closed while the kernel may still be reading it.
+ * The concurrent load (load()): the same steps and results, but the kernel's share runs on the libuv
+ * threadpool. Big maps are created there while CO-RE relocation runs here (in a fresh process the
+ * kernel BTF parse and cold CO-RE code take longer than preallocating the maps), and each program goes
+ * to the verifier as soon as it is relocated, so verification uses every core and never blocks the
+ * event loop (nor meets a sampling profiler's signals, which make the verifier give up). Errors are
+ * the ones the sequential load would report: the first failing map or program in object order.
+ * Nothing is released before every call under way has returned, so no fd is closed while the kernel
+ * may still be reading it.
  */
 export async function loadObjectAsync(obj: BpfObject): Promise<void> {
   const run = beginLoad(obj);
-  createMaps(run);
-  relocateCore(run);
+  await createMapsConcurrently(obj, run.btfFd, () => relocateCore(run));
+  fillInnerMaps(obj);
 
   const inflight: { req: ProgramLoad; done: Promise<{ fd: Fd; log: string }> }[] = [];
   const settle = async (): Promise<unknown> => {
@@ -147,14 +150,7 @@ function beginLoad(obj: BpfObject): LoadRun {
   return { obj, ksyms, fdArray, structOps, btfFd: loadObjectBtf(obj) };
 }
 
-/**
- * Every map, in object order, then the inner maps of map-in-maps. Here, not on the threadpool, in
- * both loads: creating two big preallocated maps at once took as long as one after the other on
- * Linux 6.18 (the kernel serializes much of it), and small ones cost less than the handoff.
- */
-function createMaps(run: LoadRun): void {
-  const obj = run.obj;
-  for (const map of obj.maps.values()) createMap(obj, map, run.btfFd);
+function fillInnerMaps(obj: BpfObject): void {
   for (const map of obj.maps.values()) {
     if (isMapInMap(map.spec.type)) fillSlots(obj, map, (name) => obj.maps.get(name)?.fd, 'map');
   }
@@ -305,6 +301,115 @@ function fixupMaxEntries(s: MapSpec): void {
   if (s.type === MAP_TYPE.PERF_EVENT_ARRAY && s.maxEntries === 0) s.maxEntries = possibleCpus();
 }
 
+/** Maps that need nothing but BPF_MAP_CREATE: no pin to look up, no inner map, no struct_ops value. */
+function createsAlone(map: BpfMap): boolean {
+  return !map.structOps && map.spec.pinning !== 1 && !isMapInMap(map.spec.type);
+}
+
+/**
+ * Roughly how many bytes the kernel allocates and clears in BPF_MAP_CREATE: preallocated hash
+ * elements (about 48 bytes of overhead each), array values, ring buffer pages. Creating a small map
+ * takes ~30 µs, less than handing the call to a threadpool thread and back, so only big ones go there.
+ */
+function createBytes(s: MapSpec): number {
+  const perCpu = s.type === MAP_TYPE.PERCPU_HASH || s.type === MAP_TYPE.LRU_PERCPU_HASH || s.type === MAP_TYPE.PERCPU_ARRAY ? possibleCpus() : 1;
+  switch (s.type) {
+    case MAP_TYPE.HASH:
+    case MAP_TYPE.PERCPU_HASH:
+      if (s.mapFlags & MAP_FLAG.NO_PREALLOC) return 0;
+      return s.maxEntries * (s.keySize + 48 + s.valueSize * perCpu);
+    case MAP_TYPE.LRU_HASH:
+    case MAP_TYPE.LRU_PERCPU_HASH:
+    case MAP_TYPE.STACK_TRACE:
+    case MAP_TYPE.QUEUE:
+    case MAP_TYPE.STACK:
+      return s.maxEntries * (s.keySize + 48 + s.valueSize * perCpu);
+    case MAP_TYPE.ARRAY:
+    case MAP_TYPE.PERCPU_ARRAY:
+      return s.maxEntries * s.valueSize * perCpu;
+    case MAP_TYPE.RINGBUF:
+    case MAP_TYPE.USER_RINGBUF:
+    case MAP_TYPE.BLOOM_FILTER:
+      return s.maxEntries;
+    default:
+      return s.maxEntries * 8;
+  }
+}
+
+const ASYNC_CREATE_BYTES = 256 * 1024;
+
+/**
+ * createMap for every map, with the big plain ones created on the threadpool while the rest are
+ * created, and `meanwhile` runs, here. (Two big maps created at once take about as long as one after
+ * the other on Linux 6.18, which serializes much of map allocation: the gain is the overlap with
+ * `meanwhile`.) The error is the sequential load's: that of the first failing map in object order,
+ * and only then one thrown by `meanwhile` (which runs after the maps in the sequential load).
+ */
+async function createMapsConcurrently(obj: BpfObject, btfFd: number | undefined, meanwhile: () => void): Promise<void> {
+  const pending: { map: BpfMap; index: number; done: Promise<Fd> }[] = [];
+  const errors: { index: number; error: unknown }[] = [];
+  let index = 0;
+  for (const map of obj.maps.values()) {
+    const i = index++;
+    try {
+      fixupMaxEntries(map.spec);
+      if (createsAlone(map) && createBytes(map.spec) >= ASYNC_CREATE_BYTES) {
+        pending.push({ map, index: i, done: createAsync(map.spec, btfFd) });
+      } else {
+        createMap(obj, map, btfFd);
+      }
+    } catch (e) {
+      errors.push({ index: i, error: e });
+      break;
+    }
+  }
+  if (!errors.length) {
+    try {
+      meanwhile();
+    } catch (e) {
+      errors.push({ index: Infinity, error: e });
+    }
+  }
+  const results = await Promise.allSettled(pending.map((p) => p.done));
+  results.forEach((r, k) => {
+    const { map, index: i } = pending[k]!;
+    try {
+      if (r.status === 'rejected') throw r.reason;
+      map.fdOwner = r.value;
+      populate(map);
+    } catch (e) {
+      errors.push({ index: i, error: withContext(e, { map: map.name }) });
+    }
+  });
+  if (errors.length) throw errors.reduce((a, b) => (b.index < a.index ? b : a)).error;
+}
+
+type CreateAttempt = Fd | { failed: unknown };
+
+/**
+ * The BPF_MAP_CREATE calls of one map, for a sync or an async driver: with BTF first, and if the
+ * kernel refuses that, without it, as libbpf does (old kernels reject BTF for some map types).
+ */
+function* createAttempts(s: MapSpec, btfFd: number | undefined, innerMapFd: number | undefined): Generator<MapCreateOptions, Fd, CreateAttempt> {
+  const base: MapCreateOptions = {
+    mapType: s.type, keySize: s.keySize, valueSize: s.valueSize, maxEntries: s.maxEntries, mapFlags: s.mapFlags,
+    numaNode: s.numaNode, mapExtra: s.mapExtra, name: s.kernelName, innerMapFd,
+  };
+  const withBtf = btfFd !== undefined && !mapTypeTakesNoBtf(s.type) && (s.btfKeyTypeId || s.btfValueTypeId);
+  if (withBtf) {
+    const first = yield { ...base, btfFd, btfKeyTypeId: s.btfKeyTypeId, btfValueTypeId: s.btfValueTypeId };
+    if (first instanceof Fd) return first;
+    const second = yield base;
+    if (!(second instanceof Fd)) throw explainMapCreate(first.failed, s);
+    s.btfKeyTypeId = 0;
+    s.btfValueTypeId = 0;
+    return second;
+  }
+  const only = yield base;
+  if (only instanceof Fd) return only;
+  throw explainMapCreate(only.failed, s);
+}
+
 function create(s: MapSpec, btfFd: number | undefined): Fd {
   let innerFd: Fd | undefined;
   try {
@@ -313,30 +418,38 @@ function create(s: MapSpec, btfFd: number | undefined): Fd {
       fixupMaxEntries(s.inner);
       innerFd = create(s.inner, btfFd);
     }
-    const base: MapCreateOptions = {
-      mapType: s.type, keySize: s.keySize, valueSize: s.valueSize, maxEntries: s.maxEntries, mapFlags: s.mapFlags,
-      numaNode: s.numaNode, mapExtra: s.mapExtra, name: s.kernelName, innerMapFd: innerFd?.fd,
-    };
-    const withBtf = btfFd !== undefined && !mapTypeTakesNoBtf(s.type) && (s.btfKeyTypeId || s.btfValueTypeId);
-    if (!withBtf) return mapCreate(base, `map ${s.name}`);
-    try {
-      return mapCreate({ ...base, btfFd, btfKeyTypeId: s.btfKeyTypeId, btfValueTypeId: s.btfValueTypeId }, `map ${s.name}`);
-    } catch (e) {
-      // libbpf retries without BTF: old kernels reject BTF for some map types.
+    const attempts = createAttempts(s, btfFd, innerFd?.fd);
+    let step = attempts.next();
+    while (!step.done) {
+      let r: CreateAttempt;
       try {
-        const fd = mapCreate(base, `map ${s.name}`);
-        s.btfKeyTypeId = 0;
-        s.btfValueTypeId = 0;
-        return fd;
-      } catch {
-        throw explainMapCreate(e, s);
+        r = mapCreate(step.value, `map ${s.name}`);
+      } catch (e) {
+        r = { failed: e };
       }
+      step = attempts.next(r);
     }
+    return step.value;
   } catch (e) {
     throw explainMapCreate(e, s);
   } finally {
     innerFd?.close();
   }
+}
+
+async function createAsync(s: MapSpec, btfFd: number | undefined): Promise<Fd> {
+  const attempts = createAttempts(s, btfFd, undefined);
+  let step = attempts.next();
+  while (!step.done) {
+    let r: CreateAttempt;
+    try {
+      r = await mapCreateAsync(step.value, `map ${s.name}`);
+    } catch (e) {
+      r = { failed: e };
+    }
+    step = attempts.next(r);
+  }
+  return step.value;
 }
 
 function explainMapCreate(e: unknown, s: MapSpec): unknown {

@@ -235,8 +235,7 @@ export interface MapCreateOptions {
   tokenFd?: number;
 }
 
-/** BPF_MAP_CREATE. `what` labels the Fd (default 'map <name>'). */
-export function mapCreate(opts: MapCreateOptions, what?: string): Fd {
+function mapCreateAttr(opts: MapCreateOptions): Attr<'MAP_CREATE'> {
   const a = new Attr('MAP_CREATE');
   a.set('map_type', opts.mapType)
     .set('key_size', opts.keySize)
@@ -254,13 +253,30 @@ export function mapCreate(opts: MapCreateOptions, what?: string): Fd {
     .set('map_extra', opts.mapExtra ?? 0n)
     .set('value_type_btf_obj_fd', opts.valueTypeBtfObjFd ?? 0)
     .set('map_token_fd', opts.tokenFd ?? 0);
+  return a;
+}
+
+function mapCreateResult(opts: MapCreateOptions, what: string | undefined, r: number): Fd {
   const label = what ?? `map ${opts.name ?? ''}`.trim();
-  const r = a.call(BPF_CMD.MAP_CREATE);
   if (r < 0) {
     const typeName = BPF_MAP_TYPE_NAMES[opts.mapType] ?? `${opts.mapType} (unknown to tsbpf's tables)`;
     throw syscallError('bpf', 'BPF_MAP_CREATE', -r, { what: label, typeName, map: opts.name });
   }
   return new Fd(r, label);
+}
+
+/** BPF_MAP_CREATE. `what` labels the Fd (default 'map <name>'). */
+export function mapCreate(opts: MapCreateOptions, what?: string): Fd {
+  return mapCreateResult(opts, what, mapCreateAttr(opts).call(BPF_CMD.MAP_CREATE));
+}
+
+/**
+ * mapCreate on the libuv threadpool: the kernel allocates and clears a preallocated map's memory in
+ * the call (milliseconds for a big hash), so a loader can create several maps at once, and do its own
+ * work meanwhile.
+ */
+export async function mapCreateAsync(opts: MapCreateOptions, what?: string): Promise<Fd> {
+  return mapCreateResult(opts, what, await mapCreateAttr(opts).callAsync(BPF_CMD.MAP_CREATE));
 }
 
 // ------------------------------------------------------------------------------------------------

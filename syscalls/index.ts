@@ -3,7 +3,7 @@
 
 export { Fd, liveFds, leakedFdCount } from './fd.js';
 export {
-  mapCreate, mapLookupElem, mapUpdateElem, mapDeleteElem, mapGetNextKey, mapLookupAndDeleteElem, mapFreeze,
+  mapCreate, mapCreateAsync, mapLookupElem, mapUpdateElem, mapDeleteElem, mapGetNextKey, mapLookupAndDeleteElem, mapFreeze,
   mapLookupBatch, mapLookupAndDeleteBatch, mapUpdateBatch, mapDeleteBatch,
   progLoad, progLoadWithLog, progLoadWithLogAsync, btfLoad, btfLoadWithLog, objPin, objGet, progTestRun,
   getNextId, progGetFdById, mapGetFdById, btfGetFdById, linkGetFdById,

@@ -1,7 +1,7 @@
-// load() verifies programs concurrently on the libuv threadpool; loadSync() does the same steps one
-// at a time. Both must give the same kernel objects and, when something fails, the same error: that
-// of the first failing map or program in object order. And a close() while load() is under way must
-// neither close fds the kernel is still reading nor leak.
+// load() creates plain maps at once and verifies programs concurrently on the libuv threadpool;
+// loadSync() does the same steps one at a time. Both must give the same kernel objects and, when
+// something fails, the same error: that of the first failing map or program in object order. And a
+// close() while load() is under way must neither close fds the kernel is still reading nor leak.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BpfError, BpfObject, StateError, VerifierError } from '../src/index.js';
@@ -68,20 +68,30 @@ test('two refused programs: both loads report the first one in object order', as
   }
 });
 
-test('two maps the kernel refuses: the error names the first one, and nothing stays open', async () => {
-  for (const mode of ['async', 'sync'] as const) {
-    const fds0 = liveFds().length;
-    const obj = BpfObject.open(compileBpf('maps'));
-    // max_entries 0 is refused (EINVAL) for both map types.
-    obj.map('percpu_hash').setMaxEntries(0);
-    obj.map('lru_hash').setMaxEntries(0);
-    const err = await loadError(obj, mode);
-    assert.instance(err, BpfError, mode);
-    assert.is((err as BpfError).map, 'percpu_hash', `${mode}: the first refused map in object order`);
-    assert.is((err as BpfError).cmd, 'BPF_MAP_CREATE');
-    assert.is(liveFds().length, fds0, `${mode}: every fd is closed again`);
-  }
-});
+// load() creates big maps on the threadpool and small ones inline: refusals of both kinds, in both orders.
+const REFUSALS: [string, (o: BpfObject) => void][] = [
+  // max_entries 0 is refused (EINVAL): small maps, created inline.
+  ['two small maps', (o) => { o.map('percpu_hash').setMaxEntries(0); o.map('lru_hash').setMaxEntries(0); }],
+  // Values too big for the kernel (E2BIG): big maps, created on the threadpool by load().
+  ['two big maps', (o) => { o.map('percpu_hash').setValueSize(1 << 20); o.map('lru_hash').setValueSize(1 << 30); }],
+  ['a big map, then a small one', (o) => { o.map('percpu_hash').setValueSize(1 << 20); o.map('lru_hash').setMaxEntries(0); }],
+  ['a small map, then a big one', (o) => { o.map('percpu_hash').setMaxEntries(0); o.map('lru_hash').setValueSize(1 << 30); }],
+];
+
+for (const [what, refuse] of REFUSALS) {
+  test(`${what} the kernel refuses: the error names the first one in object order, and nothing stays open`, async () => {
+    for (const mode of ['async', 'sync'] as const) {
+      const fds0 = liveFds().length;
+      const obj = BpfObject.open(compileBpf('maps'));
+      refuse(obj);
+      const err = await loadError(obj, mode);
+      assert.instance(err, BpfError, mode);
+      assert.is((err as BpfError).map, 'percpu_hash', `${mode}: the first refused map in object order`);
+      assert.is((err as BpfError).cmd, 'BPF_MAP_CREATE');
+      assert.is(liveFds().length, fds0, `${mode}: every fd is closed again`);
+    }
+  });
+}
 
 test('close() while load() is under way: load rejects, everything is released once the kernel calls return', async () => {
   const fds0 = liveFds().length;
