@@ -15,6 +15,9 @@
 // - first load: open+load+close of the CO-RE object as the first load of a fresh process, timed inside
 //   that process (feature probes, kernel BTF and cold JIT included); one process per sample.
 // - repeat loads: the same open+load+close repeated in one process.
+// - verification-heavy object (bench/bpf/verify-heavy.bpf.c, six programs of tens of ms of verification
+//   each): libbpf and loadSync() verify one program after the other; load() verifies them concurrently
+//   on the libuv threadpool, so on a machine with a spare core it takes less. Not pinned to a CPU.
 // Targets (issue #3): first load ≤ 0.8× libbpf's time; repeat loads ≤ 0.5×; ≤ 8 MB heap for the kernel BTF.
 //
 // bench/run.ts can call run() and print the rows with its own table: they have the same shape.
@@ -26,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { BENCH_DIR, BUILD_DIR } from './lib/build.js';
+import { BENCH_DIR, BUILD_DIR, bpfObject } from './lib/build.js';
 import { LibbpfChild } from './lib/libbpf-child.js';
 import { summarize, type Summary } from './lib/stats.js';
 import { loadSamples, type TsbpfApi } from './lib/tsbpf-side.js';
@@ -55,6 +58,8 @@ export interface CoreBenchOptions {
   iters?: number;
   /** vmlinux parses per side. */
   btfIters?: number;
+  /** Loads of the verification-heavy object per side. */
+  heavyIters?: number;
   log?: (msg: string) => void;
 }
 
@@ -146,6 +151,7 @@ export async function run(o: CoreBenchOptions = {}): Promise<Row[]> {
   const fresh = o.fresh ?? 9;
   const iters = o.iters ?? 30;
   const btfIters = o.btfIters ?? 15;
+  const heavyIters = o.heavyIters ?? 7;
   const { bin, obj } = await buildCore();
   const api = (await import('../src/index.js')) as TsbpfApi;
   const kb = await import('../src/kernel-btf.js');
@@ -237,6 +243,37 @@ export async function run(o: CoreBenchOptions = {}): Promise<Row[]> {
     }
     if (cRep.length) rep.libbpf = summarize(cRep);
     if (tsRep.length) rep.tsbpf = summarize(tsRep);
+
+    // Verification-heavy object: one program at a time (libbpf, loadSync) against load()'s concurrent verification.
+    const heavyObj = bpfObject('verify-heavy');
+    const heavy: Row = { group: 'core', name: 'open+load+close 6 verification-heavy programs, load()', kind: 'time', note: 'info: load() verifies concurrently' };
+    const heavySync: Row = { group: 'core', name: '  same, tsbpf loadSync() (one at a time)', kind: 'time', note: 'info' };
+    rows.push(heavy, heavySync);
+    log(`core: verification-heavy object, ${heavyIters} per side`);
+    await child.cmd(`load ${heavyObj} 1`);
+    await loadSamples(api, heavyObj, 1);
+    const cHeavy: number[] = [];
+    const tsHeavy: number[] = [];
+    const tsHeavySync: number[] = [];
+    for (let r = 0; r < heavyIters; r++) {
+      const sides = [
+        async () => { if (!heavy.libbpfError) try { cHeavy.push(...LibbpfChild.samples(await child.cmd(`load ${heavyObj} 1`))); } catch (e) { heavy.libbpfError = errText(e); } },
+        async () => {
+          gc();
+          try {
+            tsHeavy.push(...(await loadSamples(api, heavyObj, 1)).total);
+            tsHeavySync.push(...(await loadSamples(api, heavyObj, 1, true)).total);
+          } catch (e) {
+            heavy.tsbpfError = errText(e);
+          }
+        },
+      ];
+      if (r % 2) sides.reverse();
+      for (const s of sides) await s();
+    }
+    if (cHeavy.length) heavy.libbpf = heavySync.libbpf = summarize(cHeavy);
+    if (tsHeavy.length) heavy.tsbpf = summarize(tsHeavy);
+    if (tsHeavySync.length) heavySync.tsbpf = summarize(tsHeavySync);
   } finally {
     await child.close();
   }
@@ -277,6 +314,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       fresh: values.fresh ? Number(values.fresh) : q ? 3 : 9,
       iters: values.iters ? Number(values.iters) : q ? 6 : 30,
       btfIters: values['btf-iters'] ? Number(values['btf-iters']) : q ? 4 : 15,
+      heavyIters: q ? 2 : 7,
     });
     console.log(formatRows(rows));
   }

@@ -19,7 +19,7 @@ function now(): number {
 }
 
 /** open → load → close of one object, `iters` times; nanoseconds for the whole and for open alone. */
-export async function loadSamples(api: TsbpfApi, path: string, iters: number): Promise<{ total: number[]; open: number[] }> {
+export async function loadSamples(api: TsbpfApi, path: string, iters: number, sync = false): Promise<{ total: number[]; open: number[] }> {
   const total: number[] = [];
   const open: number[] = [];
   for (let i = 0; i < iters; i++) {
@@ -27,7 +27,8 @@ export async function loadSamples(api: TsbpfApi, path: string, iters: number): P
     const obj = api.BpfObject.open(path);
     const t1 = now();
     try {
-      await obj.load();
+      if (sync) obj.loadSync();
+      else await obj.load();
     } finally {
       obj.close();
     }
