@@ -85,7 +85,7 @@ let stdoutMode: 'fd' | 'stream' | 'closed' = 'fd';
 function writeStdout(bytes: Uint8Array): void {
   if (stdoutMode === 'closed') return;
   if (stdoutMode === 'stream') {
-    process.stdout.write(Buffer.from(bytes));
+    if (!process.stdout.destroyed) process.stdout.write(Buffer.from(bytes));
     return;
   }
   let off = 0;
@@ -96,6 +96,12 @@ function writeStdout(bytes: Uint8Array): void {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') {
         stdoutMode = 'stream';
+        // The stream reports a reader that leaves as an 'error' event, which would kill the process.
+        process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EPIPE') throw err;
+          stdoutMode = 'closed';
+          process.stdout.destroy();
+        });
         process.stdout.write(Buffer.from(bytes.subarray(off)));
         return;
       }

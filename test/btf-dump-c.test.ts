@@ -194,7 +194,7 @@ char LICENSE[] SEC("license") = "GPL";
 test('CLI stdout: a non-blocking pipe that fills up (EAGAIN) still gets every byte in order; a reader that leaves (EPIPE) ends it quietly', () => {
   if (!haveVmlinux || !haveCommand('python3')) return console.log('  (skipped: needs /sys/kernel/btf/vmlinux and python3)');
   // python3 holds fd 1 of the CLI: a pipe set O_NONBLOCK and not read for a while, then read to the end;
-  // then a pipe whose reader closes after 1 KiB.
+  // then pipes whose reader closes after 1 KiB.
   const script = `
 import fcntl, os, subprocess, sys, time
 cmd = [sys.argv[1], '--import', 'tsx', 'src/cli.ts', 'btf', 'dump', 'file', sys.argv[2], 'format', 'c']
@@ -211,10 +211,11 @@ while True:
     out += b
 sys.stdout.buffer.write(b'%d %d\\n' % (p.wait(), len(out)))
 sys.stdout.buffer.write(out)
-q = subprocess.Popen(cmd, stdout=subprocess.PIPE)
-q.stdout.read(1024)
-q.stdout.close()
-sys.stderr.write('epipe exit %d\\n' % q.wait())
+for i in range(3):
+    q = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    q.stdout.read(1024)
+    q.stdout.close()
+    sys.stderr.write('epipe exit %d\\n' % q.wait())
 `;
   const r = spawnSync('python3', ['-c', script, process.execPath, VMLINUX], { cwd: ROOT, maxBuffer: 512 * 1024 * 1024 });
   assert.is(r.status, 0, String(r.stderr));
@@ -226,7 +227,9 @@ sys.stderr.write('epipe exit %d\\n' % q.wait())
   const ref = dumpC(RawTypes.fromBytes(readFileSync(VMLINUX))!);
   const diff = firstDiff(ours.toString('utf8'), ref);
   assert.ok(diff === undefined, diff);
-  assert.match(String(r.stderr), /epipe exit 0/);
+  // Three readers that leave early: with fd 1 non-blocking (tsx sets it so) the CLI may meet EAGAIN
+  // first and carry on through process.stdout, whose EPIPE must end the output quietly too.
+  assert.equal(String(r.stderr).match(/epipe exit \d+/g), ['epipe exit 0', 'epipe exit 0', 'epipe exit 0'], String(r.stderr));
 });
 
 test('CLI errors: bad source, bad format, missing file, JSON for C', async () => {
