@@ -37,6 +37,11 @@ export const POISON_MAP_BASE = 2001000000;
 /** libbpf's poison base for calls to unresolved weak kfuncs (imm = base + extern index). */
 export const POISON_KFUNC_BASE = 2002000000;
 
+/** Whether a helper call's imm is one of the poisons above rather than a helper id (helper ids are small). */
+export function isPoisonedCall(imm: number): boolean {
+  return imm === POISON_CORE || imm >= POISON_MAP_BASE;
+}
+
 /** A mutable view over an instruction array. Reads and writes individual fields in place. */
 export class Insns {
   readonly bytes: Uint8Array;

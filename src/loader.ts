@@ -10,7 +10,7 @@ import {
 } from '../syscalls/index.js';
 import { BpfError, NotSupportedError, VerifierError, withContext } from './errors.js';
 import { kernelBtfFeatures, kernelChargesMemlock, needsBtfSanitizing } from './features.js';
-import { BPF_PSEUDO, Insns, POISON_KFUNC_BASE } from './insn.js';
+import { BPF_PSEUDO, Insns, POISON_KFUNC_BASE, isPoisonedCall } from './insn.js';
 import { kernelBtf, kernelCoreTargets, kernelModuleBtf, kernelModuleBtfs, moduleBtfObjFd } from './kernel-btf.js';
 import { fixupCoreVerifierLog, relocateObjectCore, type CoreProgramResult, type CoreReloOutcome } from './core/index.js';
 import { ATTACH_TYPE, PROG_TYPE, mapTypeName } from './kernel-enums.js';
@@ -640,7 +640,7 @@ function explainProgLoad(e: unknown, p: ProgramSpec): unknown {
     });
   }
   const helper = /(?:invalid func unknown|unknown func [a-z_0-9]+|program of this type cannot use helper [a-z_0-9]+)#(\d+)\n/.exec(e.log ?? '');
-  if (helper && e instanceof VerifierError && !e.advice && p.progType && Number(helper[1]) < POISON_KFUNC_BASE) {
+  if (helper && e instanceof VerifierError && !e.advice && p.progType && !isPoisonedCall(Number(helper[1]))) {
     return new VerifierError(e.message, { errno: e.errno, syscall: e.syscall, cmd: e.cmd, log: e.log, cause: e, advice: helperAdvice(p.progType, Number(helper[1])) });
   }
   if (e.errno === 524 && p.progType === 'BPF_PROG_TYPE_STRUCT_OPS') {
