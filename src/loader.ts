@@ -352,7 +352,7 @@ async function createMapsConcurrently(obj: BpfObject, btfFd: number | undefined,
   for (const map of obj.maps.values()) {
     const i = index++;
     try {
-      fixupMaxEntries(map.spec);
+      // A perf event array whose size is still to be set (0) counts as small: createMap sets it.
       if (createsAlone(map) && createBytes(map.spec) >= ASYNC_CREATE_BYTES) {
         pending.push({ map, index: i, done: createAsync(map.spec, btfFd) });
       } else {

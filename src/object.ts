@@ -172,9 +172,10 @@ export class BpfObject {
   /**
    * Creates the maps, relocates and loads the programs, and makes global data live. On failure
    * everything created so far is closed and the error says which step, map or program failed.
-   * The kernel's share of the work runs on the libuv threadpool: plain maps are created at once, and
-   * each program goes to the verifier as soon as it is relocated (loadSync() does the same steps one
-   * at a time, on this thread). close() while this runs takes effect when the calls under way return.
+   * The kernel's share of the work runs on the libuv threadpool: big maps are created there while CO-RE
+   * relocation runs, and each program goes to the verifier as soon as it is relocated (loadSync() does
+   * the same steps one at a time, on this thread). close() while this runs takes effect when the calls
+   * under way return.
    */
   async load(): Promise<void> {
     this.beginLoad();
