@@ -269,22 +269,20 @@ test('a helper the kernel lacks altogether: no program type may call it, so the 
 
 test('under a sampling profiler (node --cpu-prof): loadSync() is interrupted and says why; load() verifies off the signalled thread', () => {
   const profDir = join(BUILD_DIR, `cpu-prof-${process.pid}`);
-  const obj = compileBpf('tools-runqlat');
+  // ~40 ms of verification per attempt: with SIGPROF every 50 µs, each of loadSync()'s attempts is
+  // interrupted unless the profiler's sampling thread gets no CPU for that long, six times in a row.
+  const obj = compileBpf('slow-verify');
   const script = (call: string): string => `
     const obj = BpfObject.open(${JSON.stringify(obj)});
     try { ${call}; report(undefined); } catch (e) { report(e); } finally { obj.close(); }
   `;
   try {
-    // SIGPROF every 50 µs: no program here verifies that fast, so the signalled thread cannot verify at all.
     const flags = ['--cpu-prof', '--cpu-prof-interval', '50', '--cpu-prof-dir', profDir];
     const sync = runChild(script('obj.loadSync()'), [], flags);
-    // On a busy machine the profiler's sampling thread may not get to run often enough to interrupt
-    // every attempt, and then loadSync() succeeds; when it does not, it must say why.
-    if (!sync.ok) {
-      assert.is(sync.code, 'EAGAIN', `loadSync under the profiler: ${sync.message}`);
-      assert.match(sync.message ?? '', /interrupted by signals on 6 attempts in a row/);
-      assert.match(sync.advice ?? '', /--cpu-prof/);
-    }
+    assert.not.ok(sync.ok, 'loadSync() under the profiler was not interrupted');
+    assert.is(sync.code, 'EAGAIN', `loadSync under the profiler: ${sync.message}`);
+    assert.match(sync.message ?? '', /interrupted by signals on 6 attempts in a row/);
+    assert.match(sync.advice ?? '', /--cpu-prof/);
     const async = runChild(script('await obj.load()'), [], flags);
     assert.is(async.ok, true, `load() under the profiler: ${async.message}`);
   } finally {
