@@ -2,7 +2,7 @@
 //
 //   npx tsx bench/core.ts                  # default sizes (about a minute)
 //   npx tsx bench/core.ts --quick          # fewer samples (a smoke test)
-//   npx tsx bench/core.ts --fresh 9 --iters 30 --btf-iters 15
+//   npx tsx bench/core.ts --fresh 15 --iters 30 --btf-iters 15
 //
 // Rows (the CO-RE object is test/bpf/tools-runqlat.bpf.c: 6 tp_btf/raw_tp programs, 5 maps, ~80 CO-RE
 // relocations against task_struct, pid, upid, ...):
@@ -150,7 +150,8 @@ const tsChild = (mode: string, obj: string) => spawnJson(process.execPath, ['--i
 
 export async function run(o: CoreBenchOptions = {}): Promise<Row[]> {
   const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-  const fresh = o.fresh ?? 9;
+  // A fresh process varies more than a repeated load (scheduling of its first threads, cold code).
+  const fresh = o.fresh ?? 15;
   const iters = o.iters ?? 30;
   const btfIters = o.btfIters ?? 15;
   const heavyIters = o.heavyIters ?? 7;
