@@ -269,9 +269,9 @@ test('a helper the kernel lacks altogether: no program type may call it, so the 
 
 test('under a sampling profiler (node --cpu-prof): loadSync() is interrupted and says why; load() verifies off the signalled thread', () => {
   const profDir = join(BUILD_DIR, `cpu-prof-${process.pid}`);
-  // ~40 ms of verification per attempt: with SIGPROF every 50 µs, each of loadSync()'s attempts is
+  // Tens of ms of verification per program: with SIGPROF every 50 µs, each of loadSync()'s attempts is
   // interrupted unless the profiler's sampling thread gets no CPU for that long, six times in a row.
-  const obj = compileBpf('slow-verify');
+  const obj = compileBpf('verify-heavy');
   const script = (call: string): string => `
     const obj = BpfObject.open(${JSON.stringify(obj)});
     try { ${call}; report(undefined); } catch (e) { report(e); } finally { obj.close(); }

@@ -18,8 +18,6 @@ export interface Built {
   realistic: string;
   /** bench/.build/mapbench.bpf.o: the map-operation object. */
   mapbench: string;
-  /** bench/.build/verify-heavy.bpf.o: six programs that take the verifier tens of ms each. */
-  verifyHeavy: string;
   /** bench/.build/bench-libbpf: the libbpf side. */
   libbpfBench: string;
 }
@@ -54,5 +52,5 @@ export function buildAll(): Built {
   const csrc = join(BENCH_DIR, 'c', 'bench-libbpf.c');
   const cbin = join(BUILD_DIR, 'bench-libbpf');
   if (stale(cbin, [csrc])) run(CC, ['-O2', '-Wall', csrc, '-lbpf', '-lelf', '-lz'], cbin, 'bench-libbpf');
-  return { realistic: bpfObject('realistic'), mapbench: bpfObject('mapbench'), verifyHeavy: bpfObject('verify-heavy'), libbpfBench: cbin };
+  return { realistic: bpfObject('realistic'), mapbench: bpfObject('mapbench'), libbpfBench: cbin };
 }

@@ -2,7 +2,8 @@
 /* Six programs whose verification dominates their load: each walks a 3000-iteration bounded loop
  * with a map lookup, which the verifier explores step by step (tens of ms each). bench/core.ts
  * loads it to compare verification that runs one program at a time (libbpf, loadSync()) with
- * tsbpf's load(), which verifies the programs concurrently on the libuv threadpool.
+ * tsbpf's load(), which verifies the programs concurrently on the libuv threadpool; and
+ * test/errors.test.ts, under a sampling profiler whose SIGPROF interrupts verification that long.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
