@@ -197,7 +197,9 @@ export interface FindVmlinuxOptions {
 export function findVmlinuxBtf(opts: FindVmlinuxOptions = {}): KernelBtfEntry {
   const sysfs = opts.sysfsPath ?? VMLINUX_PATH;
   if (existsSync(sysfs)) {
-    const bytes = mapReadOnly(sysfs) ?? readRaw(sysfs);
+    // Mapped as libbpf's btf_parse_raw_mmap does: reading 5 MB into fresh memory costs more than
+    // parsing it, and a mapping of the kernel's own copy costs nothing up front.
+    const bytes = mapFileReadOnly(sysfs) ?? readRaw(sysfs);
     return entryOf(parseOrThrow(bytes, sysfs), 'vmlinux', sysfs);
   }
   const rel = opts.release ?? release();
@@ -242,16 +244,6 @@ function readRaw(path: string): Uint8Array {
       cause: e,
     });
   }
-}
-
-/**
- * The sysfs file mapped read-only (as libbpf's btf_parse_raw_mmap; sysfs vmlinux BTF is mmapable
- * since Linux 6.16), or undefined when that isn't possible (older kernel, copy mode). Reading 5 MB
- * into fresh memory costs more than parsing it; a mapping of the kernel's own copy costs nothing up
- * front. The process-wide Btf keeps views on it.
- */
-function mapReadOnly(path: string): Uint8Array | undefined {
-  return path.startsWith('/sys/') ? mapFileReadOnly(path) : undefined;
 }
 
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];

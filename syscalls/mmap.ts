@@ -67,14 +67,14 @@ export function setZeroCopy(enabled: boolean): void {
 }
 
 /**
- * A whole file mapped read-only and private (a view on the page cache, or on the kernel's own copy of
- * the data for the sysfs files that support mmap, e.g. vmlinux BTF since Linux 6.16), or undefined
- * when that is not possible: copy mode, an empty file, a file that refuses mmap. Never unmapped: for
- * data that lives as long as the process. Only for files nobody truncates (sysfs, not regular files:
- * touching a mapped page past a new end of file is a SIGBUS).
+ * A sysfs file mapped read-only and private (a view on the kernel's own copy of the data, for the sysfs
+ * files that support mmap, e.g. vmlinux BTF since Linux 6.16), or undefined when that is not possible:
+ * copy mode, a path outside /sys, an empty file, a file that refuses mmap. Never unmapped: for data
+ * that lives as long as the process. Regular files are refused: one truncated by someone else would
+ * turn a touch of a mapped page past its new end into SIGBUS.
  */
 export function mapFileReadOnly(path: string): Uint8Array | undefined {
-  if (!zeroCopy) return undefined;
+  if (!zeroCopy || !path.startsWith('/sys/')) return undefined;
   let fd: number | undefined;
   try {
     fd = openSync(path, 'r');

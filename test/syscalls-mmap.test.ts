@@ -284,6 +284,14 @@ test('mapFileReadOnly: sysfs vmlinux BTF mapped (6.16+), the same bytes as a rea
     rmSync(empty, { force: true });
   }
   assert.is(S.mapFileReadOnly('/nonexistent/file'), undefined);
+  // A regular file could be truncated under the mapping (SIGBUS): only sysfs files are mapped.
+  const regular = join(tmpdir(), `tsbpf-regular-${process.pid}`);
+  writeFileSync(regular, 'x'.repeat(8192));
+  try {
+    assert.is(S.mapFileReadOnly(regular), undefined);
+  } finally {
+    rmSync(regular, { force: true });
+  }
   const was = S.zeroCopyEnabled();
   try {
     S.setZeroCopy(false);

@@ -46,6 +46,7 @@ function readBytes(path: string): Uint8Array {
  * system time plus page faults, while loading koffi and mapping it take ~17 ms and no copy.
  */
 async function fileBytes(path: string): Promise<Uint8Array> {
+  // (mapFileReadOnly maps sysfs files only; asked here first, so that other paths never load koffi.)
   if (path.startsWith(SYSFS_PREFIX) && sysfsMmapLikely()) {
     let mapped: Uint8Array | undefined;
     try {
