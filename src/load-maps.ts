@@ -268,7 +268,7 @@ function pinNew(map: BpfMap, path: string): void {
   }
 }
 
-export function fillSlots(obj: BpfObject, map: BpfMap, fdOf: (name: string) => number | undefined, what: string): void {
+export function fillSlots(map: BpfMap, fdOf: (name: string) => number | undefined, what: string): void {
   const key = new Uint8Array(4);
   const value = new Uint8Array(4);
   const kv = new DataView(key.buffer);
@@ -288,5 +288,4 @@ export function fillSlots(obj: BpfObject, map: BpfMap, fdOf: (name: string) => n
       throw withContext(e, { map: map.name, cmd: `initialize slot [${i}] to ${what} '${name}'` });
     }
   });
-  void obj;
 }

@@ -148,7 +148,7 @@ function beginLoad(obj: BpfObject): LoadRun {
 
 function fillInnerMaps(obj: BpfObject): void {
   for (const map of obj.maps.values()) {
-    if (isMapInMap(map.spec.type)) fillSlots(obj, map, (name) => obj.maps.get(name)?.fd, 'map');
+    if (isMapInMap(map.spec.type)) fillSlots(map, (name) => obj.maps.get(name)?.fd, 'map');
   }
 }
 
@@ -232,7 +232,7 @@ function finishLoad(run: LoadRun): void {
   const obj = run.obj;
   if (run.structOps.size) fillStructOpsProgramFds(obj, (name) => obj.programs.get(name)!.fd);
   for (const map of obj.maps.values()) {
-    if (map.spec.type === MAP_TYPE.PROG_ARRAY) fillSlots(obj, map, (name) => obj.programs.get(name)?.loaded ? obj.programs.get(name)!.fd : undefined, 'program');
+    if (map.spec.type === MAP_TYPE.PROG_ARRAY) fillSlots(map, (name) => obj.programs.get(name)?.loaded ? obj.programs.get(name)!.fd : undefined, 'program');
   }
 
   for (const map of obj.maps.values()) {
