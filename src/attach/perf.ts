@@ -19,7 +19,7 @@ export interface PerfAttachOptions {
   dontEnable?: boolean;
 }
 
-/** @internal Extra state of a perf attachment: e.g. the removal of a legacy tracefs event. */
+/** Extra state of a perf attachment: e.g. the removal of a legacy tracefs event. */
 export interface PerfExtras {
   cleanup?: () => void;
   outlivesProcess?: boolean;

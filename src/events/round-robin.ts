@@ -8,6 +8,7 @@ import type { Waiter } from './waiter.js';
 /** A ring that can put its next record into the shared view and later release it. */
 export interface PeekableRing {
   readonly index: number;
+  /** @internal (stripped from the .d.ts like the implementations, so they keep satisfying it) */
   _release(): void;
 }
 

@@ -17,11 +17,17 @@ type LostHandler = (cpu: number, count: number) => void;
 
 /** A ring of an EventStream: drained in one call, iterable one record at a time, unmapped by _close. */
 export interface StreamRing<C> extends PeekableRing {
+  // The members the implementations mark @internal are @internal here too: stripped from the .d.ts
+  // on both sides, the public Ring and PerfCpuBuffer still satisfy this interface there.
+  /** @internal */
   readonly zeroCopy: boolean;
-  /** RingBuffer: the ring's own callback (add()); PerfCpuBuffer has none. */
+  /** @internal RingBuffer: the ring's own callback (add()); PerfCpuBuffer has none. */
   readonly callback?: C | undefined;
+  /** @internal */
   _drain(callback: C, view: RecordView, max: number, onLost?: LostHandler): number;
+  /** @internal */
   _peek(view: RecordView, onLost?: LostHandler): boolean;
+  /** @internal */
   _close(): void;
 }
 
