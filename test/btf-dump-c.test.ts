@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Btf, BtfDumper, BTF_KIND, dumpC, dumpCTo, RawTypes, VMLINUX_H_FOOTER, VMLINUX_H_HEADER, type BtfType } from '../btf/index.js';
 import { ElfFile } from '../elf/index.js';
 import { ParseError } from '../src/errors.js';
-import { main } from '../src/cli.js';
+import { main } from '../src/cli/main.js';
 import { BUILD_DIR, compileBpf, haveCommand } from './support/compile.js';
 import { compileFixture, firstDiff } from './btf-fixtures/support.js';
 

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import {
   BPF_PROG_TYPE, linkInfo, mapInfo, objPin, progInfo, progLoadWithLog, rawTracepointOpen, type Fd,
 } from '../syscalls/index.js';
-import { main } from '../src/cli.js';
+import { main } from '../src/cli/main.js';
 import { btfList } from '../src/cli/kernel-objects.js';
 import { Assembler, R0 } from '../src/disasm/index.js';
 import { BpfObject } from '../src/index.js';

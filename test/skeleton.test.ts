@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { BpfError, StateError } from '../src/errors.js';
 import { MAP_FLAG, generateSkeleton, skeletonName, type Skeleton, type SkeletonDesc } from '../src/index.js';
 import { ElfFile, STT } from '../elf/index.js';
-import { main } from '../src/cli.js';
+import { main } from '../src/cli/main.js';
 import { BUILD_DIR, REPO_ROOT, compileBpf, haveCommand } from './support/compile.js';
 
 const GEN_DIR = join(BUILD_DIR, 'skel-gen');

@@ -17,7 +17,7 @@ import { release } from 'node:os';
 import type { Btf } from '../../btf/btf.js';
 import { dumpCBytes, dumpCTo } from '../../btf/dump-c.js';
 import { RawTypes } from '../../btf/raw-types.js';
-import type { CliOptions } from '../cli.js';
+import type { CliOptions } from './options.js';
 import { BpfError, NotSupportedError } from '../errors.js';
 
 const SYSFS_PREFIX = '/sys/kernel/btf/';

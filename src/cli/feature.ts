@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import {
   BPF_ATTACH_TYPE_NAMES, BPF_FUNC_ID_NAMES, BPF_LINK_TYPE_NAMES, BPF_MAP_TYPE_NAMES, BPF_PROG_TYPE_NAMES, kernelRelease,
 } from '../../syscalls/index.js';
-import type { CliOptions } from '../cli.js';
+import type { CliOptions } from './options.js';
 import type { JsonValue } from '../disasm/json-writer.js';
 import { helperName } from '../disasm/format.js';
 import { BpfError } from '../errors.js';

@@ -5,7 +5,7 @@
 //   tsbpf gen skeleton minimal.bpf.o --import ../src/index.js                     (runtime module)
 
 import { generateSkeleton } from '../skeleton/generate.js';
-import type { CliOptions } from '../cli.js';
+import type { CliOptions } from './options.js';
 import { BpfError, NotSupportedError } from '../errors.js';
 
 const USAGE = `Usage: tsbpf gen skeleton FILE [name NAME] [--object-path PATH] [--import MODULE]

@@ -8,7 +8,7 @@ import {
   BPF_ATTACH_TYPE_NAMES, BPF_LINK_TYPE_NAMES, BPF_MAP_TYPE_NAMES, BPF_PROG_TYPE_NAMES, btfGetFdById, btfInfo, getNextId,
   linkGetFdById, linkInfo, mapGetFdById, mapInfo, objGet, progGetFdById, progInfo, type Fd, type ObjKind,
 } from '../../syscalls/index.js';
-import type { CliOptions } from '../cli.js';
+import type { CliOptions } from './options.js';
 import { writeJson, type JsonValue } from '../disasm/json-writer.js';
 import { progFullName } from '../disasm/kernel-prog.js';
 import { BpfError } from '../errors.js';

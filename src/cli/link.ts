@@ -2,7 +2,7 @@
 
 import { BPF_LINK_INFO } from '../../syscalls/generated/bpf-attr.js';
 import { BPF_LINK_TYPE, linkInfo, progGetFdById, progInfo, type Fd, type LinkInfo } from '../../syscalls/index.js';
-import type { CliOptions } from '../cli.js';
+import type { CliOptions } from './options.js';
 import type { JsonValue } from '../disasm/json-writer.js';
 import { BpfError } from '../errors.js';
 import {

@@ -1,32 +1,33 @@
-#!/usr/bin/env node
 // The `tsbpf` command, with bpftool's verb syntax: `tsbpf [--json] OBJECT VERB ...`.
-// Each object lives in its own module under cli/ (gen.ts, btf.ts, prog.ts, map.ts, link.ts, feature.ts),
+// Each object lives in its own module beside this one (gen.ts, build.ts, btf.ts, prog.ts, map.ts, link.ts, feature.ts),
 // exporting `run(args, opts): Promise<number>`, so that adding a verb touches no shared file.
 
 import { writeSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { BpfError } from './errors.js';
+import { BpfError } from '../errors.js';
+import { tsbpfVersion } from '../version.js';
+import type { CliCommand, CliOptions } from './options.js';
 
-export interface CliOptions {
-  json: boolean;
-  pretty: boolean;
-  out: (text: string) => void;
-  err: (text: string) => void;
-  /**
-   * Writes raw bytes to stdout (big outputs skip the string round trip); `out` is used when absent.
-   * May be called several times; the bytes may be reused once it returns.
-   */
-  outBytes?: (bytes: Uint8Array) => void;
-}
+export type { CliCommand, CliOptions } from './options.js';
 
-export type CliCommand = (args: string[], opts: CliOptions) => Promise<number>;
-
-const OBJECTS = ['gen', 'btf', 'prog', 'map', 'link', 'feature'] as const;
+// Static importers, not `import(\`./${name}.js\`)`: bundlers (Electron tooling) can follow them, and a
+// missing module is a packaging bug to report, not an object to call unimplemented.
+const OBJECTS: Record<string, () => Promise<{ run: CliCommand }>> = {
+  gen: () => import('./gen.js'),
+  btf: () => import('./btf.js'),
+  prog: () => import('./prog.js'),
+  map: () => import('./map.js'),
+  link: () => import('./link.js'),
+  feature: () => import('./feature.js'),
+};
+const OBJECT_NAMES = Object.keys(OBJECTS);
 
 const USAGE = `Usage: tsbpf [--json|-j] [--pretty|-p] OBJECT COMMAND ...
-  OBJECT := { ${OBJECTS.join(' | ')} }
+       tsbpf --version
+  OBJECT := { ${OBJECT_NAMES.join(' | ')} }
   e.g.    tsbpf gen skeleton FILE.bpf.o [name NAME]
-          tsbpf btf dump file /sys/kernel/btf/vmlinux format c`;
+          tsbpf btf dump file /sys/kernel/btf/vmlinux format c
+          tsbpf prog list
+  Each OBJECT has its own help: tsbpf OBJECT help`;
 
 export async function main(argv: string[], io: Pick<CliOptions, 'out' | 'err' | 'outBytes'> = {
   out: (t) => process.stdout.write(t),
@@ -36,31 +37,28 @@ export async function main(argv: string[], io: Pick<CliOptions, 'out' | 'err' | 
   const opts: CliOptions = { json: false, pretty: false, ...io };
   const args: string[] = [];
   for (const a of argv) {
+    // Like bpftool, the output flags may stand anywhere; help and version only before the object,
+    // after it `help` belongs to the object (`tsbpf prog help`).
     if (a === '--json' || a === '-j') opts.json = true;
     else if (a === '--pretty' || a === '-p') opts.json = opts.pretty = true;
-    else if (a === '--help' || a === '-h' || a === 'help') return usage(io, 0);
-    else args.push(a);
+    else if (args.length === 0 && (a === '--help' || a === '-h' || a === 'help')) return usage(io, 0);
+    else if (args.length === 0 && (a === '--version' || a === '-V' || a === 'version')) {
+      io.out(opts.json ? `${JSON.stringify({ version: tsbpfVersion() })}\n` : `tsbpf v${tsbpfVersion()}\n`);
+      return 0;
+    } else args.push(a);
   }
   const object = args.shift();
   if (!object) return usage(io, 1);
   // bpftool accepts any unique prefix of an object name ('p' for prog is ambiguous, 'pr' is not).
-  const matches = OBJECTS.filter((o) => o.startsWith(object));
-  const name = matches.length === 1 ? matches[0] : OBJECTS.find((o) => o === object);
+  const matches = OBJECT_NAMES.filter((o) => o.startsWith(object));
+  const name = OBJECT_NAMES.includes(object) ? object : matches.length === 1 ? matches[0] : undefined;
   if (!name) {
-    io.err(`tsbpf: unknown object '${object}'\n`);
+    io.err(matches.length > 1
+      ? `tsbpf: '${object}' is ambiguous: ${matches.join(', ')}\n`
+      : `tsbpf: unknown object '${object}'\n`);
     return usage(io, 1);
   }
-  let mod: { run?: CliCommand };
-  try {
-    mod = (await import(`./cli/${name}.js`)) as { run?: CliCommand };
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
-      io.err(`tsbpf: '${name}' is not implemented yet\n`);
-      return 2;
-    }
-    throw e;
-  }
-  if (!mod.run) throw new Error(`cli/${name} exports no run()`);
+  const mod = await OBJECTS[name]!();
   try {
     return await mod.run(args, opts);
   } catch (e) {
@@ -117,19 +115,4 @@ function writeStdout(bytes: Uint8Array): void {
 function usage(io: Pick<CliOptions, 'out' | 'err'>, code: number): number {
   (code ? io.err : io.out)(`${USAGE}\n`);
   return code;
-}
-
-// Run when executed directly (node dist/src/cli.js, or tsx src/cli.ts), not when imported by tests.
-const invoked = process.argv[1] ?? '';
-if (/[\\/]cli\.(ts|js)$/.test(invoked)) {
-  // A short-lived process: TurboFan's inlining costs more compile time than it saves here (vmlinux's
-  // `btf dump format c` uses ~15% less CPU without it, and no more wall time; bench/btf-dump.ts).
-  // Compiles run on a second thread, which a busy machine may not have spare.
-  setFlagsFromString('--no-turbo-inlining');
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  }, (e: unknown) => {
-    process.stderr.write(`tsbpf: internal error: ${(e as Error)?.stack ?? e}\n`);
-    process.exitCode = 70;
-  });
 }

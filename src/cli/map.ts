@@ -6,7 +6,7 @@ import type { Btf } from '../../btf/index.js';
 import {
   BPF_MAP_TYPE, mapGetNextKey, mapInfo, mapLookupElem, possibleCpus, type Fd, type MapInfo,
 } from '../../syscalls/index.js';
-import type { CliOptions } from '../cli.js';
+import type { CliOptions } from './options.js';
 import { btfValue } from '../disasm/btf-text.js';
 import { JsonEntries, writeJson, type JsonValue } from '../disasm/json-writer.js';
 import { kernelBtfById } from '../disasm/kernel-prog.js';

@@ -4,7 +4,7 @@
 
 import { BTF_KIND } from '../../btf/index.js';
 import { mapGetFdById, mapInfo, mapLookupElem, progInfo, type Fd, type ProgInfo } from '../../syscalls/index.js';
-import type { CliOptions } from '../cli.js';
+import type { CliOptions } from './options.js';
 import { btfValue } from '../disasm/btf-text.js';
 import { writeJson, type JsonValue } from '../disasm/json-writer.js';
 import { kernelBtfById, progFullName, xlatedFormatOptions, xlatedProgram } from '../disasm/kernel-prog.js';
