@@ -140,3 +140,6 @@ export class VerifierError extends BpfError {}
 
 /** A use of an object after close(), or before load() where it needs the kernel. */
 export class StateError extends BpfError {}
+
+/** `tsbpf build` could not compile: a tool is missing, or clang failed (its diagnostics were printed). */
+export class BuildError extends BpfError {}

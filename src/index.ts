@@ -6,7 +6,7 @@ export { BpfMap, UPDATE, type BatchOptions, type BatchResult } from './map.js';
 export { GlobalData } from './global-data.js';
 export { StructOps, type StructOpsFunc } from './struct-ops.js';
 export {
-  BpfError, ParseError, SyscallError, NotSupportedError, KeyNotFoundError, VerifierError, StateError, errnoName,
+  BpfError, ParseError, SyscallError, NotSupportedError, KeyNotFoundError, VerifierError, StateError, BuildError, errnoName,
   type BpfErrorOptions,
 } from './errors.js';
 export { MAP_TYPE, MAP_FLAG, PROG_FLAG } from './spec/map-types.js';
@@ -33,6 +33,7 @@ export { withNetns } from '../syscalls/sockets.js';
 export { PERF_TYPE, PERF_COUNT_SW, PERF_COUNT_HW } from '../syscalls/perf-probe.js';
 export { progQuery, type LinkDetails, type ProgQueryResult } from '../syscalls/link-query.js';
 export * from './skeleton/index.js';
+export { buildBpf, type BuildOptions, type BuildResult } from './build/index.js';
 export { formatLog2Hist, formatLinearHist, printLog2Hist, printLinearHist, type HistCount, type HistOptions } from './histogram.js';
 export * as asm from './disasm/index.js';
 export {

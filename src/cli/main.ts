@@ -13,6 +13,7 @@ export type { CliCommand, CliOptions } from './options.js';
 // missing module is a packaging bug to report, not an object to call unimplemented.
 const OBJECTS: Record<string, () => Promise<{ run: CliCommand }>> = {
   gen: () => import('./gen.js'),
+  build: () => import('./build.js'),
   btf: () => import('./btf.js'),
   prog: () => import('./prog.js'),
   map: () => import('./map.js'),
@@ -22,6 +23,7 @@ const OBJECTS: Record<string, () => Promise<{ run: CliCommand }>> = {
 const OBJECT_NAMES = Object.keys(OBJECTS);
 
 const USAGE = `Usage: tsbpf [--json|-j] [--pretty|-p] OBJECT COMMAND ...
+       tsbpf build FILE.bpf.c ... [--out-dir DIR] [--cflags "..."] [--watch]
        tsbpf --version
   OBJECT := { ${OBJECT_NAMES.join(' | ')} }
   e.g.    tsbpf gen skeleton FILE.bpf.o [name NAME]
