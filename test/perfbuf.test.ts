@@ -194,6 +194,18 @@ test('poll: wakes when samples arrive, 0 on timeout; the event loop keeps runnin
   assert.is(await pb.poll(0), 0);
 });
 
+test('poll: samples written before the first poll() are delivered by it, without waiting for another wake-up', async () => {
+  using obj = openLoaded();
+  let n = 0;
+  using pb = new PerfBuffer(obj.map('events'), () => { n++; });
+  // The wake-up happens before anything watches the epoll fd; the first watch must not lose it.
+  emit(obj, 3);
+  const t = performance.now();
+  assert.is(await pb.poll(3000), 3);
+  assert.is(n, 3);
+  assert.ok(performance.now() - t < 2500, 'delivered without waiting out the timeout');
+});
+
 test('poll drains inside the wake-up: a callback error rejects it, the buffer keeps working', async () => {
   using obj = openLoaded();
   const cpu = CPUS[0]!;

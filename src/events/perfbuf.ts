@@ -532,9 +532,17 @@ export class PerfBuffer extends EventStream<PerfCpuBuffer, PerfCallback> {
     return woken ? this.consume() : 0;
   }
 
-  /** Only a wake-up remembered from before the last wait drains; otherwise poll() waits first. */
+  /**
+   * A wake-up that has already happened drains now; samples below the wake-up threshold wait.
+   * Besides the one remembered from before the last wait, that is one the kernel signalled before
+   * poll() was called, found with epoll_wait(0) on our epoll fd. Waiting would not see it: starting
+   * the libuv watch adds our epoll fd to libuv's, and the kernel then polls the perf events twice
+   * (once when the fd is added, once when libuv's epoll_wait collects it), while perf_poll() reports
+   * a wake-up only to the first poll after it. So samples written before the first poll() (or
+   * before a restart of the watch) sat unseen until the next wake-up.
+   */
   protected override drainBeforeWait(waited: boolean): number {
-    return waited ? this.consume() : 0;
+    return waited || this.epoll.wait(0) > 0 ? this.consume() : 0;
   }
 
   /** Clears the buffer's map entry (the map fd is ours, so it is still open), then unmaps it. */
