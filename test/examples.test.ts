@@ -50,7 +50,7 @@ async function programsGone(ids: number[]): Promise<boolean> {
 }
 
 /** Runs runqslower for `ms`, then sends `signal`; returns exit code and output. */
-function runFor(args: string[], ms: number, signal: NodeJS.Signals): Promise<{ code: number | null; out: string; err: string; progIds: number[] }> {
+function runFor(args: string[], ms: number, signal: NodeJS.Signals): Promise<{ code: number | null; out: string; err: string; progIds: number[]; stopMs: number }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', RQ, ...args], { cwd: REPO_ROOT });
     let out = '';
@@ -61,11 +61,13 @@ function runFor(args: string[], ms: number, signal: NodeJS.Signals): Promise<{ c
     let timer: NodeJS.Timeout | undefined;
     let busy: NodeJS.Timeout | undefined;
     let progIds: number[] = [];
+    let killedAt = NaN;
     child.stdout.on('data', () => {
       if (timer || !out.includes('LAT(us)')) return;
       busy = setInterval(() => { spawn('true'); }, 20);
       timer = setTimeout(() => {
         progIds = programIdsOf(child.pid!);
+        killedAt = performance.now();
         child.kill(signal);
       }, ms);
     });
@@ -74,7 +76,7 @@ function runFor(args: string[], ms: number, signal: NodeJS.Signals): Promise<{ c
       clearInterval(busy);
       clearTimeout(timer);
       clearTimeout(deadline);
-      resolve({ code, out, err, progIds });
+      resolve({ code, out, err, progIds, stopMs: performance.now() - killedAt });
     });
   });
 }
@@ -97,6 +99,22 @@ test('runqslower -P shows the previous task; SIGTERM exits 0', async () => {
   const lines = r.out.trim().split('\n');
   assert.is(lines[1], 'TIME     COMM             TID    PREV COMM        PREV TID        LAT(us)');
   assert.ok(lines.length > 2);
+});
+
+test('runqslower 0 under a flood of context switches exits promptly on SIGINT', async () => {
+  // Two pipelines that pass one byte at a time: every byte is a wake-up and a context switch, more
+  // than runqslower prints (issue 15: on 6.1 it took 23 s to exit, on 6.12 it had to be killed).
+  // Each load runs in its own process group, ended by that group's id.
+  const load = [0, 1].map(() => spawn('sh', ['-c', 'dd if=/dev/zero bs=1 2>/dev/null | dd of=/dev/null bs=1 2>/dev/null'], { detached: true, stdio: 'ignore' }));
+  try {
+    const r = await runFor(['0'], 2000, 'SIGINT');
+    assert.is(r.code, 0, `exit ${r.code} ${Math.round(r.stopMs)} ms after SIGINT\n${r.err}`);
+    assert.ok(r.out.split('\n').length > 100, 'the load made events');
+    // Promptly: a few ms here; the limit leaves room for emulated kernels (10-30x slower).
+    assert.ok(r.stopMs < 10_000, `exited ${Math.round(r.stopMs)} ms after SIGINT`);
+  } finally {
+    for (const p of load) process.kill(-p.pid!, 'SIGKILL');
+  }
 });
 
 test('runqslower -p filters by process (its own wake-ups only)', async () => {

@@ -203,10 +203,14 @@ export class PerfCpuBuffer {
     view.cpu = cpu;
     view.source = undefined;
     let stopped = false;
+    // data_head is read once, with acquire semantics (loadPos): every record before it is complete.
+    // Records written during the drain wait for the next call, as in libbpf's perf_buffer__consume:
+    // a producer that keeps pace with the callbacks (a tracer whose own output makes events) would
+    // otherwise keep this loop going forever, and the event loop (SIGINT handlers, timers) with it.
+    const head = loadPos(m32, HEAD_IDX);
     try {
       for (;;) {
-        // data_head is read with acquire semantics (loadPos): every record before it is complete.
-        const avail = loadPos(m32, HEAD_IDX) - base;
+        const avail = head - base;
         if (avail <= 0) break; // everything before `base` is published already
         // An int32 (avail never exceeds the ring size), so the loop test is an int compare.
         const lim = (avail < stride ? avail : stride) | 0;
@@ -292,9 +296,10 @@ export class PerfCpuBuffer {
     let n = 0;
     view.cpu = cpu;
     view.source = undefined;
+    // data_head read once: what the kernel writes meanwhile waits for the next call (see the zero-copy drain).
+    const head = this.#head();
     try {
       for (;;) {
-        const head = this.#head();
         if (tail >= head) return n;
         const span = head - tail;
         this.#ensureScratch(span);

@@ -167,10 +167,16 @@ export class Ring {
     view._dv = this.#dv!;
     view.source = src;
     let stopped = false;
+    // The producer position is read once: records committed during the drain wait for the next
+    // call. libbpf's ring_buffer__consume keeps reading while records arrive, which a C program can
+    // afford (its signal handler runs anyway); here a producer that keeps pace with the callbacks
+    // (a tracer whose own output makes events) would keep the loop going forever, and the event
+    // loop (SIGINT handlers, timers) with it. Bounding it by bytes instead (a ring's size) was not
+    // enough: a 16 MiB ring of small records with slow callbacks took seconds per call.
+    const prod = loadPos(p32, 0);
     try {
       for (;;) {
-        // Records committed while we were draining are taken in the same drain, as libbpf does.
-        const avail = loadPos(p32, 0) - base;
+        const avail = prod - base;
         if (avail <= 0) break; // everything before `base` is published already
         // An int32 (avail never exceeds the ring size), so the loop test is an int compare.
         const lim = (avail < stride ? avail : stride) | 0;
@@ -241,9 +247,10 @@ export class Ring {
     let published = cons;
     let n = 0;
     view.source = src;
+    // The producer position is read once per call, as in the zero-copy drain.
+    const prod = Number(this.#dataRegion.readU64(0));
     try {
       for (;;) {
-        const prod = Number(this.#dataRegion.readU64(0));
         if (cons >= prod) return n;
         const span = prod - cons;
         const off = cons % this.size;

@@ -133,3 +133,11 @@ export function onAbort(signal: AbortSignal | undefined, close: () => void, what
   signal.addEventListener('abort', listener, { once: true });
   return () => signal.removeEventListener('abort', listener);
 }
+
+/**
+ * Resolves in the check phase of the event loop (setImmediate), after pending I/O callbacks: signal
+ * handlers, timers and sockets get their turn. Promise continuations alone never give them one.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

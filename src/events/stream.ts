@@ -8,7 +8,7 @@
 import { Epoll, type WaitMode } from '../../syscalls/index.js';
 import { StateError } from '../errors.js';
 import type { RecordView } from './record.js';
-import { checkTimeout, onAbort, remaining } from './shared.js';
+import { checkTimeout, onAbort, remaining, yieldToEventLoop } from './shared.js';
 import { roundRobin, type PeekableRing } from './round-robin.js';
 import { Waiter } from './waiter.js';
 
@@ -60,6 +60,17 @@ export abstract class EventStream<R extends StreamRing<C>, C> {
   #iterating = false;
   /** Records delivered by #drainWhenReady during the current poll() wait. */
   #readyCount = 0;
+  /**
+   * Set when a poll() settled without the event loop having run (a drain before waiting, a pending
+   * wake-up, a zero timeout); cleared in the loop's next check phase. While set, the next poll()
+   * first yields to the event loop: otherwise `while (!done) await buf.poll()` under a steady flood
+   * would run drain after drain in promise continuations, and a SIGINT handler that sets `done`
+   * would never run.
+   */
+  #settledInTurn = false;
+  readonly #endTurn = (): void => {
+    this.#settledInTurn = false;
+  };
   /** poll()'s onReady: drain in the readiness callback; true (settle the wait) once records came. */
   readonly #drainWhenReady = (): boolean => {
     this.#readyCount = this.consume();
@@ -129,6 +140,11 @@ export abstract class EventStream<R extends StreamRing<C>, C> {
    * lost-sample records go to onLost). Stops early after `maxRecords`, when the callback returns false
    * (that record counts), or when it throws (that record is consumed and the error is rethrown).
    * `callback` overrides the per-ring and constructor callbacks.
+   *
+   * One call is bounded, so that it returns even while the producer keeps pace with the callbacks:
+   * each ring is read up to the producer position seen when its turn comes. For perf rings that is
+   * libbpf's perf_buffer__consume; libbpf's ring_buffer__consume also takes BPF ring records
+   * committed during the drain, which here wait for the next call or poll().
    */
   consume(callback?: C, maxRecords = Infinity): number {
     return this.consumeParts(this.parts, callback, maxRecords);
@@ -169,18 +185,22 @@ export abstract class EventStream<R extends StreamRing<C>, C> {
   async poll(timeoutMs = -1): Promise<number> {
     this.check();
     checkTimeout(timeoutMs, `${this.kind}.poll`);
+    if (this.#settledInTurn) {
+      await yieldToEventLoop();
+      if (this.isClosed) return 0;
+    }
     const deadline = performance.now() + Math.max(0, timeoutMs);
     if (timeoutMs === 0) {
       const now = this.pollNow();
-      if (now !== undefined) return now;
+      if (now !== undefined) return this.#withoutTurn(now);
     }
     let waited = false;
     for (;;) {
       if (this.isClosed) return 0;
       const n = this.drainBeforeWait(waited);
-      if (n > 0) return n;
+      if (n > 0) return this.#withoutTurn(n);
       const left = remaining(timeoutMs, deadline);
-      if (left === 0 && timeoutMs !== -1) return 0;
+      if (left === 0 && timeoutMs !== -1) return this.#withoutTurn(0);
       // The rings are drained inside the readiness callback (#drainWhenReady): records reach the
       // callbacks one libuv callback after the wake-up, with no promise hop in between.
       this.#readyCount = 0;
@@ -191,6 +211,15 @@ export abstract class EventStream<R extends StreamRing<C>, C> {
       // nothing (consumed meanwhile, or only discarded/busy records) the loop waits again.
       waited = true;
     }
+  }
+
+  /** poll()'s result when it settles without the event loop having run (see #settledInTurn). */
+  #withoutTurn(n: number): number {
+    if (!this.#settledInTurn) {
+      this.#settledInTurn = true;
+      setImmediate(this.#endTurn);
+    }
+    return n;
   }
 
   /**
