@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { BpfError, BpfObject, NotSupportedError } from '../src/index.js';
 import { compileBpf } from './support/compile.js';
 import { globals, markIds, settledLeftovers, track } from './attach-support.js';
+import { testIf } from './support/skip.js';
 
 const marks = markIds();
 const TARGET = compileBpf('attach-freplace-target');
@@ -37,9 +38,9 @@ async function extSupported(): Promise<boolean> {
   }
 }
 const EXT_OK = await extSupported();
+const EXT_MISSING = 'needs EXT programs (BPF trampolines), which this kernel refuses';
 
-test('freplace: a kernel that refuses EXT programs gets a clear error', async () => {
-  if (EXT_OK) return;
+testIf(!EXT_OK, 'needs a kernel that refuses EXT programs')('freplace: a kernel that refuses EXT programs gets a clear error', async () => {
   using t = await target();
   using ext = BpfObject.open(EXT);
   ext.program('new_decide').setAttachTarget(t.program('xdp_target'));
@@ -53,8 +54,7 @@ test('freplace: a kernel that refuses EXT programs gets a clear error', async ()
 
 const verdict = (obj: BpfObject): number => obj.program('xdp_target').testRunSync({ data: packet }).retval;
 
-test('freplace: SEC("freplace/decide") loaded against a loaded XDP program replaces its global function', async () => {
-  if (!EXT_OK) return;
+testIf(EXT_OK, EXT_MISSING)('freplace: SEC("freplace/decide") loaded against a loaded XDP program replaces its global function', async () => {
   using t = await target();
   assert.is(verdict(t), XDP.PASS);
   using ext = BpfObject.open(EXT);
@@ -74,8 +74,7 @@ test('freplace: SEC("freplace/decide") loaded against a loaded XDP program repla
   assert.is(globals(t).get('calls'), 1n);
 });
 
-test('freplace: attachFreplace(target, func) on another program with the same function', async () => {
-  if (!EXT_OK) return;
+testIf(EXT_OK, EXT_MISSING)('freplace: attachFreplace(target, func) on another program with the same function', async () => {
   using t1 = await target();
   using t2 = await target();
   using ext = BpfObject.open(EXT);

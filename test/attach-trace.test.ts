@@ -1,7 +1,9 @@
 // Tracing attachments on the real kernel: tracepoints (link and ioctl), raw tracepoints, tp_btf,
-// perf_event sampling on every CPU, a task iterator read to the end, and the clear refusals of
-// this kernel (no kprobes, no trampolines). Each test triggers the event and reads the program's
-// counter in .bss; the leak check at the end finds no link, program or map of ours.
+// perf_event sampling on every CPU, a task iterator read to the end, and kprobes, kprobe.multi and
+// fentry: where the kernel has them they fire, where it lacks them the error says what is missing
+// (each test probes the feature and is skipped where it does not apply). Each test triggers the
+// event and reads the program's counter in .bss; the leak check at the end finds no link, program or
+// map of ours.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,6 +16,7 @@ import { onlineCpus } from '../syscalls/index.js';
 import { markIds, settledLeftovers, track, waitFor } from './attach-support.js';
 import * as attachTrace from './skel/attach-trace.skel.js';
 import { compiled } from './support/skeleton.js';
+import { kprobeMulti, kprobes, testIf, trampolines } from './support/skip.js';
 
 const { open, openAndLoad } = compiled(attachTrace);
 const marks = markIds();
@@ -168,18 +171,21 @@ test('iter: a task iterator read to the end lists this process, twice', async ()
   link.close();
 });
 
-test('kprobes: this kernel has none, and every kprobe flavour says CONFIG_KPROBES', async () => {
+/** Calls nanosleep(2) itself (not clock_nanosleep, which sleep(1) uses) in a child: do_nanosleep runs for both. */
+function nanosleepSyscall(): void {
+  const nr = process.arch === 'x64' ? 35 : 101;
+  execFileSync('perl', ['-e', `syscall(${nr}, pack("qq", 0, 1000000), 0) == 0 or die "nanosleep: $!"`]);
+}
+
+const isKprobeError = (e: unknown): boolean => e instanceof NotSupportedError && /CONFIG_KPROBES/.test((e as Error).message);
+
+testIf(!kprobes().present, 'needs a kernel without kprobes')('when kprobes are absent, every kprobe flavour says CONFIG_KPROBES', async () => {
   using skel = await loaded();
-  const isKprobeError = (e: unknown): boolean => e instanceof NotSupportedError && /CONFIG_KPROBES/.test((e as Error).message);
   assert.throws(() => skel.progs.on_kprobe.attachKprobe('do_nanosleep'), isKprobeError);
   await skel.progs.on_kprobe.attach().then(() => assert.unreachable('attached'), (e) => assert.ok(isKprobeError(e), String(e)));
   assert.throws(() => skel.progs.on_kretprobe.attachSync(), isKprobeError);
   assert.throws(() => skel.progs.on_ksyscall.attachSync(), isKprobeError);
   assert.throws(() => skel.progs.on_kprobe.attachKprobe('do_nanosleep', { mode: 'legacy' }), isKprobeError);
-  // kprobe.multi links need fprobe, which this kernel lacks as well.
-  assert.throws(() => skel.progs.on_kprobe_multi.attachSync(),
-    (e: unknown) => e instanceof NotSupportedError && /kprobe\.multi/.test((e as Error).message) && /CONFIG_FPROBE/.test((e as Error).message));
-  assert.throws(() => skel.progs.on_kprobe_multi.attachKprobeMulti('do_nanosleep'), /CONFIG_FPROBE/);
   // Errors carry the object and program names.
   try {
     skel.progs.on_kprobe.attachKprobe('do_nanosleep');
@@ -190,7 +196,38 @@ test('kprobes: this kernel has none, and every kprobe flavour says CONFIG_KPROBE
   }
 });
 
-test('fentry: the kernel refuses trampolines, and the load error says so', async () => {
+testIf(kprobes().present, kprobes().why)('when kprobes are present, kprobe, kretprobe (PMU and legacy) and ksyscall attach and fire', async () => {
+  using skel = await loaded();
+  const fires = async (what: string, attach: () => Link): Promise<void> => {
+    using link = attach();
+    assert.match(link.kind, /probe|ksyscall/, what);
+    const before = skel.bss.probe_hits;
+    nanosleepSyscall();
+    assert.ok(await waitFor(() => skel.bss.probe_hits > before), `${what}: no hit`);
+  };
+  await fires('kprobe', () => skel.progs.on_kprobe.attachKprobe('do_nanosleep'));
+  await fires('kprobe, legacy kprobe_events', () => skel.progs.on_kprobe.attachKprobe('do_nanosleep', { mode: 'legacy' }));
+  await fires('kretprobe from its SEC()', () => skel.progs.on_kretprobe.attachSync());
+  await fires('ksyscall from its SEC()', () => skel.progs.on_ksyscall.attachSync());
+});
+
+testIf(!kprobeMulti().present, 'needs a kernel without kprobe.multi links')('when kprobe.multi links are absent, attaching one says CONFIG_FPROBE', async () => {
+  using skel = await loaded();
+  assert.throws(() => skel.progs.on_kprobe_multi.attachSync(),
+    (e: unknown) => e instanceof NotSupportedError && /kprobe\.multi/.test((e as Error).message) && /CONFIG_FPROBE/.test((e as Error).message));
+  assert.throws(() => skel.progs.on_kprobe_multi.attachKprobeMulti('do_nanosleep'), /CONFIG_FPROBE/);
+});
+
+testIf(kprobeMulti().present, kprobeMulti().why)('when kprobe.multi links are present, SEC("kprobe.multi/do_nanosl*") attaches and fires', async () => {
+  using skel = await loaded();
+  using link = skel.progs.on_kprobe_multi.attachSync();
+  assert.is(link.kind, 'kprobe_multi');
+  const before = skel.bss.probe_hits;
+  nanosleepSyscall();
+  assert.ok(await waitFor(() => skel.bss.probe_hits > before), 'no hit');
+});
+
+testIf(!trampolines().present, 'needs a kernel that refuses BPF trampolines')('when the kernel refuses trampolines, the fentry load error says so', async () => {
   using skel = open();
   skel.progs.on_fentry.autoload = true;
   await skel.load().then(() => assert.unreachable('loaded'), (e) => {
@@ -198,6 +235,18 @@ test('fentry: the kernel refuses trampolines, and the load error says so', async
     assert.match((e as Error).message, /TRACE_FENTRY|fentry/);
     assert.match((e as Error).message, /on_fentry/);
   });
+});
+
+testIf(trampolines().present, trampolines().why)('when the kernel has trampolines, fentry loads, attaches from its SEC() and fires', async () => {
+  using skel = open();
+  skel.progs.on_fentry.autoload = true;
+  await skel.load();
+  track(skel.obj);
+  using link = skel.progs.on_fentry.attachSync();
+  const before = skel.bss.probe_hits;
+  nanosleepSyscall();
+  assert.ok(await waitFor(() => skel.bss.probe_hits > before), 'no hit');
+  link.close();
 });
 
 test('leak check: no link, program or map of this file is left', async () => {

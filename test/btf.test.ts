@@ -12,6 +12,7 @@ import type { BtfType } from '../btf/index.js';
 import { ParseError } from '../src/errors.js';
 import type { ElfFile } from '../elf/index.js';
 import { BUILD_DIR, bpftoolRaw, compileFixture, firstDiff, haveCommand, loadElf, rng, sectionBytes } from './btf-fixtures/support.js';
+import { testIf } from './support/skip.js';
 
 const VMLINUX = '/sys/kernel/btf/vmlinux';
 const haveVmlinux = existsSync(VMLINUX);
@@ -69,8 +70,7 @@ test('fixtures: every BTF kind is present in kinds.bpf.o', () => {
 });
 
 for (const name of fixtures) {
-  test(`differential: ${name}.bpf.o raw dump equals bpftool, line by line`, () => {
-    if (!haveBpftool) return;
+  testIf(haveBpftool, 'needs bpftool (not installed)')(`differential: ${name}.bpf.o raw dump equals bpftool, line by line`, () => {
     const path = objPath(name);
     const btf = Btf.parse(sectionBytes(loadElf(path), '.BTF'));
     const d = firstDiff(dumpRaw(btf), bpftoolRaw(path));
@@ -78,8 +78,7 @@ for (const name of fixtures) {
   });
 }
 
-test('differential: all of /sys/kernel/btf/vmlinux raw dump equals bpftool', () => {
-  if (!haveVmlinux || !haveBpftool) return;
+testIf(haveVmlinux && haveBpftool, 'needs kernel BTF and bpftool')('differential: all of /sys/kernel/btf/vmlinux raw dump equals bpftool', () => {
   const btf = Btf.parse(readFileSync(VMLINUX));
   const d = firstDiff(dumpRaw(btf), bpftoolRaw(VMLINUX));
   assert.is(d, undefined, d);
@@ -314,8 +313,7 @@ function blocks(dump: string): Map<string, string> {
   return m;
 }
 
-test('fixupDatasecs: sizes/offsets match bpftool gen object (libbpf linker), hidden vars become static', () => {
-  if (!haveBpftool) return;
+testIf(haveBpftool, 'needs bpftool (not installed)')('fixupDatasecs: sizes/offsets match bpftool gen object (libbpf linker), hidden vars become static', () => {
   for (const name of fixtures) {
     const path = objPath(name);
     const elf = loadElf(path);
@@ -389,22 +387,31 @@ test('layoutExterns: .kconfig/.ksyms laid out like libbpf collect_externs', () =
   assert.equal(ks.kind === BTF_KIND.DATASEC && [ks.size, ks.vars], [8, [{ type: n + 1, offset: 0, size: 4 }, { type: l.ksyms[1]!.id, offset: 4, size: 4 }]]);
 });
 
-test('externs + fixup: identical to the BTF libbpf loads into the kernel (bpftool prog loadall)', () => {
-  if (!haveBpftool || process.getuid?.() !== 0 || !existsSync('/sys/fs/bpf')) return;
-  const path = objPath('kinds');
+/**
+ * The raw dump of the BTF that libbpf (bpftool 7.1) loads into the kernel for kinds.bpf.o, or why
+ * there is none to compare with: no bpftool, root or bpffs; a kernel that refuses the object; or a
+ * kernel without ENUM64, for which libbpf sanitizes the BTF (the comparison is with unsanitized BTF).
+ */
+function btfLoadedByLibbpf(): { loaded?: string; why: string } {
+  if (!haveBpftool || process.getuid?.() !== 0 || !existsSync('/sys/fs/bpf')) return { why: 'needs bpftool, root and /sys/fs/bpf' };
   const pin = `/sys/fs/bpf/tsbpf_btf_test_${process.pid}`;
-  let loaded: string;
   try {
-    execFileSync('bpftool', ['prog', 'loadall', path, pin], { stdio: 'pipe' });
+    execFileSync('bpftool', ['prog', 'loadall', objPath('kinds'), pin], { stdio: 'pipe' });
     const info = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show', 'pinned', `${pin}/handle`], { encoding: 'utf8' })) as { btf_id: number };
-    loaded = execFileSync('bpftool', ['btf', 'dump', 'id', String(info.btf_id), 'format', 'raw'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const loaded = execFileSync('bpftool', ['btf', 'dump', 'id', String(info.btf_id), 'format', 'raw'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (!/ENUM64/.test(loaded)) return { why: 'needs a kernel with ENUM64 (libbpf sanitized the BTF it loaded)' };
+    return { loaded, why: '' };
   } catch (e) {
-    console.log(`  (skipped kernel comparison: ${String(e).split('\n')[0]})`);
-    return;
+    return { why: `needs bpftool prog loadall to load kinds.bpf.o, which failed: ${String(e).split('\n')[0]}` };
   } finally {
     rmSync(pin, { recursive: true, force: true });
   }
-  if (!/ENUM64/.test(loaded)) return; // an older kernel: libbpf sanitized the BTF
+}
+const libbpfLoaded = btfLoadedByLibbpf();
+
+testIf(libbpfLoaded.loaded !== undefined, libbpfLoaded.why)('externs + fixup: identical to the BTF libbpf loads into the kernel (bpftool prog loadall)', () => {
+  const path = objPath('kinds');
+  const loaded = libbpfLoaded.loaded!;
   const elf = loadElf(path);
   const btf = Btf.parse(sectionBytes(elf, '.BTF'));
   layoutExterns(btf);
@@ -478,8 +485,7 @@ test('encode: clone is independent', () => {
 // ------------------------------------------------------------------------------------------------
 // Split BTF
 
-test('split BTF: synthetic module BTF on top of vmlinux (differential with bpftool -B)', () => {
-  if (!haveVmlinux) return;
+testIf(haveVmlinux, 'needs kernel BTF (/sys/kernel/btf/vmlinux)')('split BTF: synthetic module BTF on top of vmlinux (differential with bpftool -B)', () => {
   const base = Btf.parse(readFileSync(VMLINUX));
   const task = base.findOne('task_struct', BTF_KIND.STRUCT)!;
   const intId = base.findOne('int', BTF_KIND.INT)!;
@@ -515,10 +521,9 @@ test('split BTF: synthetic module BTF on top of vmlinux (differential with bpfto
   assert.is(d, undefined, d);
 });
 
-test('split BTF: real module BTF from /sys/kernel/btf/* when there is one', () => {
-  if (!haveVmlinux || !existsSync('/sys/kernel/btf')) return;
-  const mods = readdirSync('/sys/kernel/btf').filter((m) => m !== 'vmlinux').slice(0, 5);
-  if (mods.length === 0) return; // this kernel has no modules with BTF
+const moduleBtfs = haveVmlinux ? readdirSync('/sys/kernel/btf').filter((m) => m !== 'vmlinux').slice(0, 5) : [];
+testIf(moduleBtfs.length > 0, 'needs kernel modules with BTF in /sys/kernel/btf')('split BTF: real module BTF from /sys/kernel/btf/*', () => {
+  const mods = moduleBtfs;
   const base = Btf.parse(readFileSync(VMLINUX));
   for (const m of mods) {
     const path = `/sys/kernel/btf/${m}`;
@@ -530,8 +535,7 @@ test('split BTF: real module BTF from /sys/kernel/btf/* when there is one', () =
   }
 });
 
-test('split BTF: missing base is detected', () => {
-  if (!haveVmlinux) return;
+testIf(haveVmlinux, 'needs kernel BTF (/sys/kernel/btf/vmlinux)')('split BTF: missing base is detected', () => {
   const base = Btf.parse(readFileSync(VMLINUX));
   const s = Btf.create({ base });
   s.addType({ kind: BTF_KIND.STRUCT, name: 'zz_new_name', size: 0, kflag: false, members: [] });
@@ -697,8 +701,7 @@ test('fuzz: truncations and bit flips give ParseError or a valid Btf, quickly', 
   assert.ok(ms < 60_000, `fuzz took ${ms} ms`);
 });
 
-test('fuzz: vmlinux truncations', () => {
-  if (!haveVmlinux) return;
+testIf(haveVmlinux, 'needs kernel BTF (/sys/kernel/btf/vmlinux)')('fuzz: vmlinux truncations', () => {
   const raw = new Uint8Array(readFileSync(VMLINUX));
   const r = rng(1);
   for (let i = 0; i < 20; i++) {
@@ -710,8 +713,7 @@ test('fuzz: vmlinux truncations', () => {
 // ------------------------------------------------------------------------------------------------
 // Performance
 
-test('performance: vmlinux parse and parse + 20 struct lookups', () => {
-  if (!haveVmlinux) return;
+testIf(haveVmlinux, 'needs kernel BTF (/sys/kernel/btf/vmlinux)')('performance: vmlinux parse and parse + 20 struct lookups', () => {
   const raw = readFileSync(VMLINUX);
   const names = ['task_struct', 'sk_buff', 'file', 'inode', 'sock', 'net_device', 'mm_struct', 'cgroup', 'bpf_prog', 'bpf_map',
     'pt_regs', 'xdp_md', 'socket', 'dentry', 'super_block', 'page', 'vm_area_struct', 'bpf_insn', 'linux_binprm', 'cred'];

@@ -4,9 +4,10 @@
 // program libbpf loads, tsbpf loads too, with the same tag (the same relocated instructions) and the
 // same kernel-translated instructions (xlated, map ids replaced by map names).
 //
-// And this kernel's quirks (test/bpf/tools-quirks.bpf.c) fail the way they fail under libbpf: a typed
-// data ksym (no data symbols in kallsyms: ENOENT), fentry (no trampolines: EPERM), kprobe attach
-// (no CONFIG_KPROBES), each with a message that says what is missing.
+// And the kernel quirks of test/bpf/tools-quirks.bpf.c behave as under libbpf: a typed data ksym
+// (without data symbols in kallsyms: ENOENT), fentry (where trampolines are refused: EPERM), kprobe
+// attach (without CONFIG_KPROBES) fail with a message that says what is missing, and load (attach)
+// under both where the kernel has the feature; each test probes for the feature.
 //
 // The libbpf side is bench/c/bench-core.c (its one-shot --xlated and --attach-kprobe modes) and
 // test/ref/ref-run.c.
@@ -24,6 +25,7 @@ import { mapInfo, progInfo } from '../syscalls/index.js';
 import { BUILD_DIR, compileBpf, REPO_ROOT } from './support/compile.js';
 import { refRun } from './support/ref.js';
 import { compiled } from './support/skeleton.js';
+import { kallsymsData, kprobes, testIf, trampolines } from './support/skip.js';
 import * as toolsQuirks from './skel/tools-quirks.skel.js';
 
 const TOOLS = ['tools-execsnoop', 'tools-runqlat', 'tools-opensnoop'];
@@ -151,7 +153,8 @@ async function tsbpfLoadErr(prog: keyof toolsQuirks.tools_quirks['progs']): Prom
   return await skel.load().then(() => undefined, (e: unknown) => e);
 }
 
-test('typed data ksym: the same errno as libbpf, and a message that says the address is unavailable', async () => {
+const noDataSyms = 'needs a kernel without data symbols in /proc/kallsyms';
+testIf(!kallsymsData().present, noDataSyms)('typed data ksym, without data symbols in kallsyms: the same errno as libbpf, and a message that says the address is unavailable', async () => {
   const theirs = libbpfLoadErr(QUIRKS, 'data_ksym');
   const e = await tsbpfLoadErr('data_ksym');
   assert.instance(e, VerifierError);
@@ -162,7 +165,12 @@ test('typed data ksym: the same errno as libbpf, and a message that says the add
   assert.match(err.message, /CONFIG_KALLSYMS_ALL/);
 });
 
-test('fentry: the same errno as libbpf (EPERM), as a NotSupportedError that says why', async () => {
+testIf(kallsymsData().present, kallsymsData().why)('typed data ksym, with data symbols in kallsyms: loads under both', async () => {
+  assert.is(libbpfLoadErr(QUIRKS, 'data_ksym'), 0, 'libbpf loads it');
+  assert.is(await tsbpfLoadErr('data_ksym'), undefined);
+});
+
+testIf(!trampolines().present, 'needs a kernel that refuses BPF trampolines')('fentry, where trampolines are refused: the same errno as libbpf, as a NotSupportedError that says why', async () => {
   const theirs = libbpfLoadErr(QUIRKS, 'on_fentry');
   const e = await tsbpfLoadErr('on_fentry');
   assert.instance(e, NotSupportedError);
@@ -171,7 +179,12 @@ test('fentry: the same errno as libbpf (EPERM), as a NotSupportedError that says
   assert.match((e as Error).message, /trampolines/);
 });
 
-test('kprobe: loads under both; attaching fails under both, tsbpf naming CONFIG_KPROBES', async () => {
+testIf(trampolines().present, trampolines().why)('fentry, where the kernel has trampolines: loads under both', async () => {
+  assert.is(libbpfLoadErr(QUIRKS, 'on_fentry'), 0, 'libbpf loads it');
+  assert.is(await tsbpfLoadErr('on_fentry'), undefined);
+});
+
+testIf(!kprobes().present, 'needs a kernel without kprobes')('kprobe, without kprobes: loads under both; attaching fails under both, tsbpf naming CONFIG_KPROBES', async () => {
   const [ref] = benchCoreJson(['--attach-kprobe', QUIRKS, 'on_kprobe', 'do_nanosleep']);
   assert.is(ref!.load, 0, 'libbpf loads the kprobe program');
   assert.ok(typeof ref!.attach === 'number' && ref!.attach < 0, 'libbpf fails to attach it');
@@ -183,6 +196,16 @@ test('kprobe: loads under both; attaching fails under both, tsbpf naming CONFIG_
     // The same errno as libbpf (ENOENT: no kprobe PMU and no legacy kprobe_events file).
     return e.errno === -(ref!.attach as number);
   });
+});
+
+testIf(kprobes().present, kprobes().why)('kprobe, with kprobes: loads and attaches under both', async () => {
+  const [ref] = benchCoreJson(['--attach-kprobe', QUIRKS, 'on_kprobe', 'do_nanosleep']);
+  assert.is(ref!.load, 0, 'libbpf loads the kprobe program');
+  assert.is(ref!.attach, 0, 'libbpf attaches it');
+  using skel = quirks.open();
+  skel.progs.on_kprobe.autoload = true;
+  await skel.load();
+  skel.progs.on_kprobe.attachKprobe('do_nanosleep').close();
 });
 
 // ---- ksyms and kfuncs in kernel modules (unit: this kernel has no module BTF) -----------------------

@@ -14,7 +14,8 @@ import {
   type Instruction,
 } from '../src/disasm/index.js';
 import { BpfObject } from '../src/index.js';
-import { BPF_SRC_DIR, compileBpf, haveCommand } from './support/compile.js';
+import { BPF_SRC_DIR, compileBpf } from './support/compile.js';
+import { command, testIf } from './support/skip.js';
 
 /** Every test object, compiled (diag-isa with -mcpu=v3 for atomics and 32-bit jumps). */
 function testObjects(): { name: string; path: string }[] {
@@ -80,11 +81,7 @@ function normOurs(s: string): string {
   return normLlvm(t);
 }
 
-test('agrees with llvm-objdump-16 on every instruction of the test objects', () => {
-  if (!haveCommand('llvm-objdump-16')) {
-    console.log('  (skipped: llvm-objdump-16 not installed)');
-    return;
-  }
+testIf(command('llvm-objdump-16').present, command('llvm-objdump-16').why)('agrees with llvm-objdump-16 on every instruction of the test objects', () => {
   let compared = 0;
   for (const { name, path } of testObjects()) {
     const dump = execFileSync('llvm-objdump-16', ['-d', '--mcpu=v3', '--mattr=+alu32', '--no-show-raw-insn', path], { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -264,11 +261,7 @@ test('builder: labels resolve, and an assembled loop runs in the kernel', async 
 /** bpftool 7.1 predates the kernel's per-CPU address notation and prints the instruction as a plain move. */
 const normBpftool = (s: string): string => s.replace(/r(\d+) = &\(void __percpu \*\)\(r(\d+)\)/g, 'r$1 = r$2');
 
-test('xlated listings of loaded programs equal `bpftool prog dump xlated` (plain, linum, opcodes, JSON)', async () => {
-  if (!haveCommand('bpftool')) {
-    console.log('  (skipped: bpftool not installed)');
-    return;
-  }
+testIf(command('bpftool').present, command('bpftool').why)('xlated listings of loaded programs equal `bpftool prog dump xlated` (plain, linum, opcodes, JSON)', async () => {
   const objs: BpfObject[] = [];
   try {
     for (const [name, flags] of [['calls', []], ['maps', []], ['globals', []], ['diag-isa', ['-mcpu=v3']]] as const) {

@@ -14,8 +14,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfError, BpfObject, ParseError, VerifierError } from '../src/index.js';
-import { BUILD_DIR, compileBpf, haveCommand, REPO_ROOT } from './support/compile.js';
+import { BUILD_DIR, compileBpf, REPO_ROOT } from './support/compile.js';
 import { compileInline } from './support/inline-bpf.js';
+import { command, testIf } from './support/skip.js';
+import { probeHelper } from '../src/probes/index.js';
 
 const GLOBALS = compileBpf('globals');
 const LIFECYCLE = compileBpf('lifecycle');
@@ -109,7 +111,10 @@ test('CAP_BPF alone: a devmap is refused naming CAP_NET_ADMIN', () => {
 // ---------------------------------------------------------------------------------------------
 // RLIMIT_MEMLOCK
 
-test('RLIMIT_MEMLOCK: on this kernel (memcg accounting) a zero limit does not matter and is left alone, as in libbpf', () => {
+// Kernels since 5.11 charge BPF memory to the memory cgroup, not RLIMIT_MEMLOCK; libbpf tells them by
+// the helper that came in the same release (bpf_ktime_get_coarse_ns), and so does this probe.
+const memcgAccounting = probeHelper('socket_filter', 'bpf_ktime_get_coarse_ns') === true;
+testIf(memcgAccounting, 'needs a kernel that charges BPF memory to the memory cgroup (5.11+)')('RLIMIT_MEMLOCK: where BPF memory is charged to the memory cgroup, a zero limit does not matter and is left alone, as in libbpf', () => {
   const r = runChild(`
     const { memlockRlimit } = await import(${JSON.stringify(join(REPO_ROOT, 'syscalls/index.ts'))});
     const obj = BpfObject.open(${JSON.stringify(GLOBALS)});
@@ -119,8 +124,7 @@ test('RLIMIT_MEMLOCK: on this kernel (memcg accounting) a zero limit does not ma
   assert.is(r.extra, '0');
 });
 
-test('RLIMIT_MEMLOCK on a kernel that charges it (faked with setarch --uname-2.6) and no CAP_SYS_RESOURCE: says how to get out', () => {
-  if (!haveCommand('setarch')) return;
+testIf(command('setarch').present, command('setarch').why)('RLIMIT_MEMLOCK on a kernel that charges it (faked with setarch --uname-2.6) and no CAP_SYS_RESOURCE: says how to get out', () => {
   const r = runChild(loadScript(GLOBALS), ['prlimit', '--memlock=65536:65536', 'setarch', 'x86_64', '--uname-2.6', 'setpriv', '--bounding-set=-sys_resource', '--inh-caps=-all']);
   if (r.ok) {
     // libbpf only warns when it cannot raise the limit; a loader that does the same must say so.
@@ -134,8 +138,7 @@ test('RLIMIT_MEMLOCK on a kernel that charges it (faked with setarch --uname-2.6
 // ---------------------------------------------------------------------------------------------
 // Filesystems
 
-test('bpffs not mounted: pinning by name explains how to mount it', () => {
-  if (!haveCommand('unshare')) return;
+testIf(command('unshare').present, command('unshare').why)('bpffs not mounted: pinning by name explains how to mount it', () => {
   // A private mount namespace in which /sys/fs/bpf is just the empty sysfs directory.
   const r = runChild(loadScript(LIFECYCLE), ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'umount /sys/fs/bpf 2>/dev/null; exec "$@"', 'sh']);
   assert.is(r.ok, undefined);
@@ -144,8 +147,7 @@ test('bpffs not mounted: pinning by name explains how to mount it', () => {
   assert.match(r.advice ?? '', /mount -t bpf bpf \/sys\/fs\/bpf/);
 });
 
-test('tracefs not mounted and not mountable: NotSupportedError with the mount command; as root tsbpf mounts it itself', () => {
-  if (!haveCommand('unshare')) return;
+testIf(command('unshare').present, command('unshare').why)('tracefs not mounted and not mountable: NotSupportedError with the mount command; as root tsbpf mounts it itself', () => {
   const script = (mount: boolean): string => `
     const { tracefsRoot } = await import(${JSON.stringify(join(REPO_ROOT, 'syscalls/tracefs.ts'))});
     try { report(undefined, tracefsRoot({ mount: ${mount} })); } catch (e) { report(e); }
@@ -190,8 +192,7 @@ test('a typed ksym the kernel BTF lacks: names the extern, where it was looked f
   }
 });
 
-test('no kernel BTF at all (sysfs BTF hidden): typed ksyms fail saying CONFIG_DEBUG_INFO_BTF is needed', () => {
-  if (!haveCommand('unshare')) return;
+testIf(command('unshare').present, command('unshare').why)('no kernel BTF at all (sysfs BTF hidden): typed ksyms fail saying CONFIG_DEBUG_INFO_BTF is needed', () => {
   const obj = compileInline('typed-ksym', TYPED_KSYM);
   const r = runChild(loadScript(obj), ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs none /sys/kernel/btf && exec "$@"', 'sh']);
   assert.is(r.ok, undefined);

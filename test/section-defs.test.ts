@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SECTION_DEFS, findSectionDef, sectionDefMatches, sectionTarget } from '../src/section-defs.js';
+import { testIf } from './support/skip.js';
 
 /** Entries in libbpf HEAD's section_defs[] (see libbpf-inventory.md: 116 at HEAD, 81 at v1.1). */
 const HEAD_COUNT = 116;
@@ -220,11 +221,9 @@ function probeNames(): string[] {
   return [...names];
 }
 
-function setupOracle(): string | undefined {
-  const why = (reason: string) => {
-    console.log(`  skipping libbpf differential test: ${reason}`);
-    return undefined;
-  };
+/** The libbpf oracle's executable, or why there is none (the test is then skipped with that reason). */
+function setupOracle(): { exe?: string; why: string } {
+  const why = (reason: string) => ({ why: `needs the libbpf oracle: ${reason}` });
   if (!existsSync('/usr/include/bpf/libbpf.h')) return why('/usr/include/bpf/libbpf.h not installed');
   if (!existsSync('/usr/include/linux/bpf.h')) return why('/usr/include/linux/bpf.h not installed');
   const build = fileURLToPath(new URL('./.build/', import.meta.url));
@@ -237,12 +236,12 @@ function setupOracle(): string | undefined {
   } catch (err) {
     return why(`cannot build test/ref/sec-types.c with gcc -lbpf (${(err as Error).message.split('\n')[0]})`);
   }
-  return exe;
+  return { exe, why: '' };
 }
+const oracle = setupOracle();
 
-test('differential: agrees with the system libbpf (1.1) on every name it knows', () => {
-  const exe = setupOracle();
-  if (!exe) return;
+testIf(oracle.exe !== undefined, oracle.why)('differential: agrees with the system libbpf (1.1) on every name it knows', () => {
+  const exe = oracle.exe!;
   const header = readFileSync('/usr/include/linux/bpf.h', 'utf8');
   const progTypes = parseEnum(header, 'bpf_prog_type');
   const attachTypes = parseEnum(header, 'bpf_attach_type');
