@@ -13,10 +13,10 @@ import { basename } from 'node:path';
 import type { Btf } from '../../btf/index.js';
 import { BTF_KIND, BTF_VAR_LINKAGE } from '../../btf/index.js';
 import type { BtfType } from '../../btf/index.js';
-import { BpfError, ParseError } from '../errors.js';
-import { BpfObject } from '../object.js';
+import { BpfError, ParseError, withContext } from '../errors.js';
+import { parseObject } from '../spec/parse-object.js';
 import { MAP_TYPE } from '../spec/map-types.js';
-import type { MapSpec } from '../spec/types.js';
+import type { MapSpec, ObjectSpec } from '../spec/types.js';
 
 export interface GenerateSkeletonOptions {
   /** The object name (bpftool's `name NAME`); default: derived from the file name like bpftool. */
@@ -347,16 +347,19 @@ export function generateSkeleton(object: string | Uint8Array, opts: GenerateSkel
     throw new BpfError(`skeleton name '${name}' is not an identifier`, { errno: 22 });
   }
   const runtime = opts.runtimeImport ?? 'tsbpf';
-  const obj = BpfObject.open(bytes, { objectName: name });
+  // The parsed spec is all a skeleton needs: no BpfObject, so generating one loads neither the loader
+  // nor the FFI (tsbpf build and gen skeleton start faster).
+  let spec: ObjectSpec;
   try {
-    return emit(obj, bytes, name, runtime, opts.objectPath, opts.sourceName ?? basename(file));
-  } finally {
-    obj.close();
+    spec = parseObject(bytes, { name });
+  } catch (e) {
+    // As BpfObject.open reports it: a parser bug still surfaces as a ParseError.
+    throw withContext(e instanceof BpfError ? e : new ParseError(`internal error while processing the object: ${(e as Error)?.message ?? String(e)}`, {}, { cause: e }), { object: name });
   }
+  return emit(spec, bytes, name, runtime, opts.objectPath, opts.sourceName ?? basename(file));
 }
 
-function emit(obj: BpfObject, bytes: Uint8Array, name: string, runtime: string, objectPath: string | undefined, sourceName: string): string {
-  const spec = obj.spec;
+function emit(spec: ObjectSpec, bytes: Uint8Array, name: string, runtime: string, objectPath: string | undefined, sourceName: string): string {
   const btf = spec.btf;
   const reserved = ['t', 'SKELETON', 'OBJECT', 'open', 'openAndLoad', 'elfBytes', 'objectPath', name];
   const mapper = btf ? new TypeMapper(btf, reserved) : undefined;
@@ -387,9 +390,10 @@ function emit(obj: BpfObject, bytes: Uint8Array, name: string, runtime: string, 
       mapEntries.push({ key, code: `readonly ${key}: BpfMap;` });
       mapDescs.push(`{ ident: ${q(ident)}, name: ${q(m.name)} }`);
     }
-    if (m.origin !== 'user' && m.origin !== 'struct_ops') sections.push(planSection(obj, mapper, btf, m, ident, name));
+    if (m.origin !== 'user' && m.origin !== 'struct_ops') sections.push(planSection(spec, mapper, btf, m, ident, name));
   }
-  const progs = [...obj.programs.keys()];
+  // Entry points only, in the spec's order (BpfObject.programs' keys).
+  const progs = spec.programs.filter((p) => !p.isSubprog).map((p) => p.name);
   if (progs.length) imports.add('type Program');
 
   let body = '';
@@ -483,7 +487,7 @@ function mapTypes(mapper: TypeMapper, btf: Btf, m: MapSpec): { key?: Described; 
   return { key, value, perCpu };
 }
 
-function planSection(obj: BpfObject, mapper: TypeMapper | undefined, btf: Btf | undefined, m: MapSpec, ident: string, name: string): SectionPlan {
+function planSection(spec: ObjectSpec, mapper: TypeMapper | undefined, btf: Btf | undefined, m: MapSpec, ident: string, name: string): SectionPlan {
   const plan: SectionPlan = { ident, section: m.name, typeIdent: `${name}__${ident}`, fields: [], entries: [], size: m.valueSize };
   if (!btf || !mapper) return plan;
   const secId = btf.findOne(m.name, BTF_KIND.DATASEC);
@@ -492,7 +496,7 @@ function planSection(obj: BpfObject, mapper: TypeMapper | undefined, btf: Btf | 
   if (ds.kind !== BTF_KIND.DATASEC) return plan;
   // .kconfig offsets are the loader's layout, not the (unset) BTF ones.
   const kconfigOff = new Map<string, number>();
-  for (const e of obj.spec.externs) if (e.kconfig) kconfigOff.set(e.name, e.kconfig.dataOff);
+  for (const e of spec.externs) if (e.kconfig) kconfigOff.set(e.name, e.kconfig.dataOff);
   for (const v of ds.vars) {
     const vt = btf.type(v.type);
     if (vt.kind !== BTF_KIND.VAR || vt.linkage === BTF_VAR_LINKAGE.STATIC) continue; // not exposed, as in bpftool
