@@ -146,18 +146,28 @@ needsToolchain('build: vmlinux.h is made once per distinct BTF and reused', () =
   const src = writeProbe(dir);
   rmSync(cache, { recursive: true, force: true });
   assert.is(tsbpf(['build', src]).status, 0);
-  const dirs = readdirSync(cache);
+  const entries = (): string[] => readdirSync(cache).filter((e) => e.startsWith('vmlinux-'));
+  const dirs = entries();
   assert.is(dirs.length, 1);
   assert.match(dirs[0]!, /^vmlinux-[0-9a-f]{16}$/);
+  // This boot's entry is remembered, so that rebuilds need not read the kernel's BTF again.
+  const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  assert.is(readFileSync(join(cache, `boot-${bootId}`), 'utf8'), dirs[0]);
   const header = join(cache, dirs[0]!, 'vmlinux.h');
   assert.match(readFileSync(header, 'utf8'), /^#ifndef __VMLINUX_H__/);
   const mtime = statSync(header).mtimeMs;
+  assert.is(tsbpf(['build', src]).status, 0);
+  assert.is(statSync(header).mtimeMs, mtime, 'not rewritten');
   // The same BTF from another path is the same entry: the key is the content.
   const copy = join(dir, 'vmlinux.btf');
   copyFileSync('/sys/kernel/btf/vmlinux', copy);
   assert.is(tsbpf(['build', src, '--btf', copy]).status, 0);
-  assert.equal(readdirSync(cache), dirs);
+  assert.equal(entries(), dirs);
   assert.is(statSync(header).mtimeMs, mtime, 'not rewritten');
+  // A remembered entry whose header is gone is made again.
+  rmSync(header);
+  assert.is(tsbpf(['build', src]).status, 0);
+  assert.match(readFileSync(header, 'utf8'), /^#ifndef __VMLINUX_H__/);
 });
 
 needsToolchain('build: without clang it says what to install, not a spawn error', () => {

@@ -8,7 +8,8 @@ import { BpfError, BuildError } from '../errors.js';
 import { generateSkeleton, skeletonName } from '../skeleton/generate.js';
 import { makeDir, writeAtomically } from './files.js';
 import { INSTALL_CLANG, INSTALL_LIBBPF_HEADERS, targetArch, toolchain } from './toolchain.js';
-import { KERNEL_BTF, cacheDir, vmlinuxHeaderDir } from './vmlinux-header.js';
+import { cacheDir } from './files.js';
+import { KERNEL_BTF, vmlinuxHeaderDir } from './vmlinux-header.js';
 
 export interface BuildOptions {
   /** Where the .bpf.o and .skel.ts go (default: beside the source). */
@@ -66,7 +67,7 @@ function adviceFor(stderr: string): string | undefined {
 }
 
 /** Compiles `source`, strips it, and writes its skeleton. Throws a BuildError when any step fails. */
-export function buildBpf(source: string, opts: BuildOptions = {}): BuildResult {
+export async function buildBpf(source: string, opts: BuildOptions = {}): Promise<BuildResult> {
   const src = resolve(source);
   const tools = toolchain();
   const outDir = resolve(opts.outDir ?? dirname(src));
@@ -82,7 +83,7 @@ export function buildBpf(source: string, opts: BuildOptions = {}): BuildResult {
     ...(arch ? [`-D__TARGET_ARCH_${arch}`] : []),
     // Quoted includes look beside the source first anyway; a vmlinux.h of the user's own there wins.
     '-I', dirname(src),
-    '-I', vmlinuxHeaderDir(opts.btf ?? KERNEL_BTF, cacheDir(dirname(src))),
+    '-I', await vmlinuxHeaderDir(opts.btf ?? KERNEL_BTF, cacheDir()),
     ...(process.stderr.isTTY ? ['-fcolor-diagnostics'] : []),
     ...(opts.cflags ?? []),
     ...tools.systemIncludeDirs.flatMap((d) => ['-idirafter', d]),

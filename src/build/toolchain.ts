@@ -3,9 +3,11 @@
 // bring it, never as a raw spawn error.
 
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, delimiter, dirname, join } from 'node:path';
 import { BuildError } from '../errors.js';
+import { cacheDir, makeDir, writeAtomically } from './files.js';
 
 export interface Toolchain {
   /** The clang executable (a path or a name on PATH). */
@@ -104,6 +106,25 @@ export function findStrip(clang: string): string | undefined {
  * they are added after the user's own, as libbpf-bootstrap's Makefile does.
  */
 export function systemIncludeDirs(clang: string): string[] {
+  // Asking clang costs a process (~25 ms of a ~300 ms rebuild): the answer is kept per clang binary.
+  let memo: string | undefined;
+  try {
+    const st = statSync(clang);
+    const id = createHash('sha256').update(`${realpathSync(clang)}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 16);
+    memo = join(cacheDir(), `clang-${id}.json`);
+    return JSON.parse(readFileSync(memo, 'utf8')) as string[];
+  } catch { /* not asked yet */ }
+  const dirs = askClang(clang);
+  if (memo) {
+    try {
+      makeDir(dirname(memo));
+      writeAtomically(memo, JSON.stringify(dirs));
+    } catch { /* an unwritable cache costs only the time */ }
+  }
+  return dirs;
+}
+
+function askClang(clang: string): string[] {
   const r = spawnSync(clang, ['-v', '-E', '-x', 'c', '-'], { input: '', encoding: 'utf8' });
   if (r.error) throw new BuildError(`could not run ${clang}: ${r.error.message}`, { advice: INSTALL_CLANG, cause: r.error });
   const lines = (r.stderr ?? '').split('\n');

@@ -3,34 +3,16 @@
 // version, since a newer dumper may print the same BTF differently.
 
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { Btf } from '../../btf/btf.js';
-import { dumpCBytes } from '../../btf/dump-c.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BuildError } from '../errors.js';
-import { readBtfBytes } from '../kernel-btf.js';
 import { tsbpfVersion } from '../version.js';
-import { makeDir, writeAtomically } from './files.js';
+import { cacheDir, makeDir, writeAtomically } from './files.js';
 
 export const KERNEL_BTF = '/sys/kernel/btf/vmlinux';
 
-/**
- * Where cached headers go: $TSBPF_CACHE_DIR; else node_modules/.cache/tsbpf of the nearest project
- * with a node_modules (the convention of babel, eslint and webpack, so `rm -rf node_modules` clears it);
- * else $XDG_CACHE_HOME/tsbpf or ~/.cache/tsbpf.
- */
-export function cacheDir(from: string = process.cwd()): string {
-  if (process.env.TSBPF_CACHE_DIR) return resolve(process.env.TSBPF_CACHE_DIR);
-  for (let dir = resolve(from); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'node_modules'))) return join(dir, 'node_modules', '.cache', 'tsbpf');
-    if (dirname(dir) === dir) break;
-  }
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tsbpf');
-}
-
 /** The raw BTF in `path` (raw BTF, or a vmlinux ELF image's .BTF). */
-function btfForHeader(path: string): Uint8Array {
+async function btfForHeader(path: string): Promise<Uint8Array> {
   if (!existsSync(path)) {
     throw new BuildError(`no kernel BTF at ${path}`, {
       errno: 2,
@@ -39,29 +21,53 @@ function btfForHeader(path: string): Uint8Array {
         : 'pass --btf with a raw BTF file or a vmlinux ELF image',
     });
   }
-  return readBtfBytes(path);
+  // Loaded only on a cache miss: kernel-btf brings the syscall layer and koffi with it.
+  return (await import('../kernel-btf.js')).readBtfBytes(path);
+}
+
+/**
+ * The running kernel's BTF cannot change before the next boot, so the cache remembers, per boot id,
+ * which entry is this boot's: a rebuild then neither reads nor hashes the 5+ MB of sysfs BTF.
+ */
+function bootMemo(cache: string): string | undefined {
+  try {
+    return join(cache, `boot-${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}`);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * The directory holding a vmlinux.h for the BTF in `btfPath`, made on first use. Writers race safely:
  * each writes its own temporary file and renames it into place.
  */
-export function vmlinuxHeaderDir(btfPath: string = KERNEL_BTF, cache: string = cacheDir()): string {
-  const raw = btfForHeader(btfPath);
-  const key = createHash('sha256').update(raw).update(`\0tsbpf ${tsbpfVersion()}`).digest('hex').slice(0, 16);
-  const dir = join(cache, `vmlinux-${key}`);
-  const header = join(dir, 'vmlinux.h');
-  if (existsSync(header)) return dir;
-  let text: Uint8Array;
-  try {
-    text = dumpCBytes(Btf.parse(raw));
-  } catch (e) {
-    throw new BuildError(`cannot make vmlinux.h from ${btfPath}: ${(e as Error).message}`, { cause: e });
+export async function vmlinuxHeaderDir(btfPath: string = KERNEL_BTF, cache: string = cacheDir()): Promise<string> {
+  const memo = btfPath === KERNEL_BTF ? bootMemo(cache) : undefined;
+  if (memo) {
+    try {
+      const dir = join(cache, readFileSync(memo, 'utf8').trim());
+      if (existsSync(join(dir, 'vmlinux.h'))) return dir;
+    } catch { /* not built yet this boot */ }
   }
+  const raw = await btfForHeader(btfPath);
+  const key = `vmlinux-${createHash('sha256').update(raw).update(`\0tsbpf ${tsbpfVersion()}`).digest('hex').slice(0, 16)}`;
+  const dir = join(cache, key);
+  const header = join(dir, 'vmlinux.h');
   try {
-    makeDir(dir);
-    writeAtomically(header, text);
+    if (!existsSync(header)) {
+      let text: Uint8Array;
+      try {
+        const [{ Btf }, { dumpCBytes }] = await Promise.all([import('../../btf/btf.js'), import('../../btf/dump-c.js')]);
+        text = dumpCBytes(Btf.parse(raw));
+      } catch (e) {
+        throw new BuildError(`cannot make vmlinux.h from ${btfPath}: ${(e as Error).message}`, { cause: e });
+      }
+      makeDir(dir);
+      writeAtomically(header, text);
+    }
+    if (memo) writeAtomically(memo, key);
   } catch (e) {
+    if (e instanceof BuildError) throw e;
     throw new BuildError(`cannot write ${header}: ${(e as Error).message}`, {
       cause: e,
       advice: 'set TSBPF_CACHE_DIR to a writable directory',

@@ -7,8 +7,8 @@ import { dirname, join } from 'node:path';
 import type { BuildResult } from './compile.js';
 
 export interface WatchHandlers {
-  /** Builds one source; returns its result, or undefined when the build failed (and was reported). */
-  build: (source: string) => BuildResult | undefined;
+  /** Builds one source; resolves to its result, or undefined when the build failed (and was reported). */
+  build: (source: string) => Promise<BuildResult | undefined>;
   /** Files not worth watching (system headers, the vmlinux.h cache). */
   ignore?: (file: string) => boolean;
 }
@@ -22,15 +22,27 @@ export class BuildWatcher {
   #pending = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
-
+  /** Builds run one at a time, in the order their changes were seen. */
+  #queue: Promise<void> = Promise.resolve();
   readonly sources: readonly string[];
   readonly #handlers: WatchHandlers;
 
-  /** Builds every source once, then watches. */
+  /** Starts by building every source once; `idle()` resolves when those builds are done. */
   constructor(sources: readonly string[], handlers: WatchHandlers) {
     this.sources = sources;
     this.#handlers = handlers;
-    for (const s of sources) this.#rebuild(s);
+    this.#enqueue(sources);
+  }
+
+  /** Resolves once every build asked for so far has finished. */
+  idle(): Promise<void> {
+    return this.#queue;
+  }
+
+  #enqueue(sources: readonly string[]): void {
+    this.#queue = this.#queue.then(async () => {
+      for (const s of sources) if (!this.#closed) await this.#rebuild(s);
+    });
   }
 
   /** Whether every source's last build succeeded. */
@@ -38,8 +50,8 @@ export class BuildWatcher {
     return this.sources.every((s) => this.ok.get(s));
   }
 
-  #rebuild(source: string): void {
-    const r = this.#handlers.build(source);
+  async #rebuild(source: string): Promise<void> {
+    const r = await this.#handlers.build(source);
     this.ok.set(source, !!r);
     // A failed build keeps watching what it read before, and the source itself in any case.
     const files = r ? r.dependencies : [source, ...this.#filesOf(source)];
@@ -78,7 +90,7 @@ export class BuildWatcher {
   #flush(): void {
     const sources = [...this.#pending];
     this.#pending.clear();
-    for (const s of sources) if (!this.#closed) this.#rebuild(s);
+    this.#enqueue(sources);
   }
 
   close(): void {

@@ -114,9 +114,9 @@ export async function run(args: string[], opts: CliOptions): Promise<number> {
     return r && !r.startsWith(`..${sep}`) ? r : path;
   };
   const report: object[] = [];
-  const buildOne = (source: string): BuildResult | undefined => {
+  const buildOne = async (source: string): Promise<BuildResult | undefined> => {
     try {
-      const r = buildBpf(source, { ...p.opts, diagnostics: opts.err });
+      const r = await buildBpf(source, { ...p.opts, diagnostics: opts.err });
       if (opts.json) report.push({ source: r.source, ok: true, name: r.name, object: r.object, skeleton: r.skeleton });
       else opts.out(`${show(source)} → ${show(r.object)}, ${show(r.skeleton)}\n`);
       return r;
@@ -133,7 +133,7 @@ export async function run(args: string[], opts: CliOptions): Promise<number> {
 
   if (!p.watch) {
     let failed = 0;
-    for (const s of p.sources) if (!buildOne(s)) failed++;
+    for (const s of p.sources) if (!(await buildOne(s))) failed++;
     if (opts.json) opts.out(`${JSON.stringify(report, null, opts.pretty ? 2 : undefined)}\n`);
     return failed ? 1 : 0;
   }
@@ -143,6 +143,7 @@ export async function run(args: string[], opts: CliOptions): Promise<number> {
     build: buildOne,
     ignore: (f) => ignoredDirs.some((d) => f.startsWith(d)),
   });
+  await watcher.idle();
   opts.err(`tsbpf build: watching ${p.sources.length} source(s) and their headers; Ctrl-C to stop\n`);
   // Runs until a signal; the exit status says whether the last build of every source succeeded.
   await new Promise<void>((done) => {
@@ -155,5 +156,6 @@ export async function run(args: string[], opts: CliOptions): Promise<number> {
     process.on('SIGTERM', stop);
   });
   watcher.close();
+  await watcher.idle();
   return watcher.allOk ? 0 : 1;
 }
