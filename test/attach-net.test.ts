@@ -6,15 +6,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  BpfError, Link, progQuery, tcFilterList, withNetns, xdpQuery, ATTACH_TYPE, ifIndex,
+  BpfError, Link, NotSupportedError, progQuery, tcFilterList, withNetns, xdpQuery, ATTACH_TYPE, ifIndex,
 } from '../src/index.js';
+import { kernelHasLink, setPretendMissing } from '../src/features.js';
 import {
-  AF_INET, SOCK_STREAM, progInfo, sockAccept, sockaddrIn, sockBind, sockConnect, sockListen, sockName, sockRecv, sockSend, socketOpen,
+  AF_INET, SOCK_STREAM, linkCreate, progInfo, sockAccept, sockaddrIn, sockBind, sockConnect, sockListen, sockName, sockRecv, sockSend, socketOpen,
   type Fd,
 } from '../syscalls/index.js';
 import { markIds, settledLeftovers, track, udpExchange, udpSocket, vethPair, waitFor, type VethPair } from './attach-support.js';
 import * as attachNet from './skel/attach-net.skel.js';
 import { compiled } from './support/skeleton.js';
+import { testIf } from './support/skip.js';
 
 const { openAndLoad } = compiled(attachNet);
 const marks = markIds();
@@ -37,6 +39,8 @@ async function traffic(count = 3): Promise<number> {
 }
 
 const inA = <T>(fn: () => T): T => withNetns(net.nsA, fn);
+// The library's probe decides; the 'tcx probe' test below checks it against the kernel.
+const NO_TCX = 'needs tcx links (Linux 6.6)';
 
 test.before(() => {
   net = vethPair('net', 71);
@@ -97,7 +101,7 @@ function progInfoId(fd: number): number {
   return progInfo(fd, { mapIds: false }).id;
 }
 
-test('tcx: two links ordered with before, as the packets and BPF_PROG_QUERY show', async () => {
+testIf(kernelHasLink('tcx'), NO_TCX)('tcx: two links ordered with before, as the packets and BPF_PROG_QUERY show', async () => {
   using skel = await loaded();
   using first = inA(() => skel.progs.tcx_count.attachTcx('va', 'ingress'));
   using second = inA(() => skel.progs.tcx_count2.attachTcx('va', 'ingress', { before: first }));
@@ -118,6 +122,53 @@ test('tcx: two links ordered with before, as the packets and BPF_PROG_QUERY show
   assert.throws(() => inA(() => skel.progs.tcx_count2.attachTcx('va', 'ingress', { after: true, expectedRevision: rev + 5n })), /changed since the expected revision \(ESTALE\)/);
   using third = inA(() => skel.progs.tcx_count2.attachTcx('va', 'ingress', { after: true, expectedRevision: rev }));
   assert.equal(inA(() => progQuery(ifindex, ATTACH_TYPE.BPF_TCX_INGRESS!)).linkIds, [first.id, third.id]);
+});
+
+test('tcx probe: it says the kernel has tcx links exactly when BPF_LINK_CREATE makes one on the veth', async () => {
+  using skel = await loaded();
+  // The raw syscall, not attachTcx, which consults the probe first.
+  let created: boolean;
+  try {
+    inA(() => linkCreate(skel.progs.tcx_count.fd, ifIndex('va'), ATTACH_TYPE.BPF_TCX_INGRESS!)).close();
+    created = true;
+  } catch (e) {
+    assert.is((e as BpfError).errno, 22, String(e));
+    created = false;
+  }
+  assert.is(kernelHasLink('tcx'), created);
+});
+
+test('tcx missing (simulated: only the probe answers "no"): a NotSupportedError naming tcx and Linux 6.6, and attachTc works instead', async () => {
+  using skel = await loaded();
+  setPretendMissing('tcx', true);
+  try {
+    let err: unknown;
+    try {
+      inA(() => skel.progs.tcx_count.attachTcx('va', 'ingress')).close();
+    } catch (e) {
+      err = e;
+    }
+    assert.instance(err, NotSupportedError);
+    const e = err as NotSupportedError;
+    assert.match(e.message, /prog 'tcx_count'.*this kernel has no tcx links.*Linux 6\.6/);
+    assert.is(e.errno, 22, 'EINVAL, what such a kernel (and so libbpf) reports');
+    assert.is(e.cmd, 'BPF_LINK_CREATE');
+    assert.match(e.advice ?? '', /attachTc\(iface, 'ingress'\)/);
+    // The fallback the advice names: the same program in a cls_bpf filter.
+    using link = inA(() => skel.progs.tcx_count.attachTc('va', 'ingress'));
+    assert.is(link.kind, 'tc');
+    const before = skel.bss.tcx_hits;
+    assert.is(await traffic(3), 3);
+    assert.ok(skel.bss.tcx_hits >= before + 3n);
+  } finally {
+    setPretendMissing('tcx', false);
+  }
+});
+
+testIf(kernelHasLink('tcx'), NO_TCX)('tcx present: an EINVAL from the kernel stays what it is (here a program type tcx does not take), not "no tcx"', async () => {
+  using skel = await loaded();
+  assert.throws(() => inA(() => skel.progs.xdp_count.attachTcx('va', 'ingress')),
+    (e: unknown) => e instanceof BpfError && !(e instanceof NotSupportedError) && e.errno === 22 && !/no tcx/.test(e.message));
 });
 
 test('tc (legacy): a cls_bpf filter on a clsact qdisc the link creates and removes', async () => {

@@ -13,6 +13,9 @@ import { BpfError, BpfObject, NotSupportedError, findFuncOffset, resolveBinaryPa
 import { openElf, vaddrToFileOffset } from '../src/attach/elf-symbols.js';
 import { BUILD_DIR, compileBpf } from './support/compile.js';
 import { globals, markIds, settledLeftovers, track, waitFor } from './attach-support.js';
+import { testIf } from './support/skip.js';
+import { kernelHasLink, setPretendMissing } from '../src/features.js';
+import { BPF_ATTACH_TYPE, linkCreate } from '../syscalls/index.js';
 
 const marks = markIds();
 mkdirSync(BUILD_DIR, { recursive: true });
@@ -344,7 +347,43 @@ test('uprobe: ref_ctr_offset increments the semaphore while attached', async () 
   }
 });
 
-test('uprobe.multi: SEC("uprobe.multi/<path>:tsbpf_*") covers both functions with one link', async () => {
+test('uprobe.multi probe: it says the kernel has uprobe.multi links exactly when attaching one works', async () => {
+  const { obj } = await loaded();
+  try {
+    // The raw syscall, not attachUprobeMulti, which consults the probe first.
+    let created: boolean;
+    try {
+      const offsets = BigUint64Array.of(BigInt(findFuncOffset(PIE, 'tsbpf_target')));
+      linkCreate(obj.program('on_multi').fd, 0, BPF_ATTACH_TYPE.TRACE_UPROBE_MULTI, { uprobeMulti: { path: PIE, offsets } }).close();
+      created = true;
+    } catch (e) {
+      assert.ok([22, 95].includes((e as BpfError).errno ?? 0), String(e));
+      created = false;
+    }
+    assert.is(kernelHasLink('uprobe_multi'), created);
+  } finally {
+    obj.close();
+  }
+});
+
+test('uprobe.multi missing (simulated: only the probe answers "no"): a NotSupportedError naming uprobe.multi and Linux 6.6, with the way out', async () => {
+  const { obj } = await loaded();
+  setPretendMissing('uprobe_multi', true);
+  try {
+    await obj.program('on_multi').attach().then(() => assert.unreachable('attached'), (e: unknown) => {
+      assert.instance(e, NotSupportedError);
+      const err = e as NotSupportedError;
+      assert.match(err.message, /prog 'on_multi'.*this kernel has no uprobe\.multi links.*Linux 6\.6/);
+      assert.is(err.errno, 22, 'EINVAL, what such a kernel (and so libbpf) reports');
+      assert.match(err.advice ?? '', /attachUprobe/);
+    });
+  } finally {
+    setPretendMissing('uprobe_multi', false);
+    obj.close();
+  }
+});
+
+testIf(kernelHasLink('uprobe_multi'), 'needs uprobe.multi links (Linux 6.6)')('uprobe.multi: SEC("uprobe.multi/<path>:tsbpf_*") covers both functions with one link', async () => {
   const { obj, g } = await loaded();
   using t = await new Target(PIE).ready();
   try {

@@ -15,6 +15,7 @@ import {
 } from '../../syscalls/netlink.js';
 import { dupRawFd, openNetns, socketAttachBpf, socketDetachBpf, withNetnsFd } from '../../syscalls/sockets.js';
 import { BpfError } from '../errors.js';
+import { kernelHasLink, missingLinkError } from '../features.js';
 import { Link, type ProgramRef } from '../link.js';
 import {
   type AttachableProgram, attachTypeOf, attachTypeName, closingOnError, dupProgFd, expectedAttachTypeOf, explainAttach, isErrno, progFd,
@@ -159,6 +160,12 @@ export function attachTcx(prog: AttachableProgram, iface: Interface, direction: 
   const ifindex = ifindexOf(iface);
   const target = `tcx ${direction} ifindex ${ifindex}${typeof iface === 'string' ? ` (${iface})` : ''}`;
   const pos = mprogPosition(opts);
+  // Without tcx the kernel refuses the attach type with a bare EINVAL, indistinguishable from a bad
+  // option; a probe tells them apart, so that callers can catch NotSupportedError and use attachTc.
+  if (!kernelHasLink('tcx')) {
+    throw missingLinkError('tcx', `attaching prog '${prog.name}' to ${target}`,
+      `attach it the pre-6.6 way: prog.attachTc(iface, '${direction}') puts it in a cls_bpf filter on a clsact qdisc (examples/tc.ts falls back so)`);
+  }
   let fd: Fd;
   try {
     fd = linkCreate(progFd(prog), ifindex, direction === 'ingress' ? BPF_ATTACH_TYPE.TCX_INGRESS : BPF_ATTACH_TYPE.TCX_EGRESS, pos, `link ${target}`);

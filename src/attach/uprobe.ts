@@ -7,6 +7,7 @@ import {
   addLegacyProbeEvent, legacyProbeEventName, probePmuType, probeRetprobeBit, removeLegacyProbeEvent,
 } from '../../syscalls/tracefs.js';
 import { BpfError, NotSupportedError } from '../errors.js';
+import { kernelHasLink, missingLinkError } from '../features.js';
 import { Link } from '../link.js';
 import { type AttachableProgram, explainAttach, isErrno, progFd } from './common.js';
 import { findFuncOffset, findFuncsByPattern, resolveBinaryPath } from './elf-symbols.js';
@@ -118,6 +119,12 @@ export function attachUprobeMulti(prog: AttachableProgram, o: UprobeMultiOptions
   if (offsets.length === 0) throw new BpfError(`${what}: nothing to attach to`, { errno: 22, cmd: 'uprobe.multi' });
   for (const [name, arr] of [['refCtrOffsets', o.refCtrOffsets], ['cookies', o.cookies]] as const) {
     if (arr && arr.length !== offsets.length) throw new BpfError(`${what}: ${arr.length} ${name} for ${offsets.length} offsets`, { errno: 22, cmd: 'uprobe.multi' });
+  }
+  // As with tcx, the kernel's EINVAL would not say that the link type is what is missing. libbpf does
+  // not fall back for uprobe.multi programs either (only its USDT support switches to single uprobes).
+  if (!kernelHasLink('uprobe_multi')) {
+    throw missingLinkError('uprobe_multi', what,
+      'attach one uprobe per function instead: prog.attachUprobe({ binary, symbol }) for each (a SEC("uprobe") program)');
   }
   const attachType = o.session ? BPF_ATTACH_TYPE.TRACE_UPROBE_SESSION : BPF_ATTACH_TYPE.TRACE_UPROBE_MULTI;
   const target = `uprobe.multi ${path} (${offsets.length} functions)${o.pid ? ` pid ${o.pid}` : ''}`;
