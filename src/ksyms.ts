@@ -160,7 +160,9 @@ export function resolveKsyms(externs: ExternSpec[], localBtf: Btf | undefined, k
     if (e.kind !== 'ksym' || resolved.has(externs.indexOf(e)) || e.isWeak) continue;
     const typed = e.ksym!.typeId || e.ksym!.isFunc;
     throw new BpfError(`extern '${e.name}' (strong) not resolved`, {
-      cmd: 'resolve externs', errno: 3,
+      // libbpf's errnos: a typed ksym or kfunc that kernel BTF lacks fails its BTF resolution step,
+      // which libbpf reports as EINVAL; a typeless one missing from kallsyms is ESRCH.
+      cmd: 'resolve externs', errno: typed ? 22 : 3,
       advice: typed
         ? `no ${e.ksym!.isFunc ? 'FUNC' : 'VAR'} named '${e.essentialName}' in the kernel's BTF or its modules' (typed data ksyms also need the symbol in /proc/kallsyms); mark it __weak to make it optional`
         : `'${e.name}' is not in /proc/kallsyms (this kernel may hide data symbols, or kptr_restrict may hide addresses); mark it __weak to make it optional`,
