@@ -27,7 +27,13 @@ const TIMEOUT_MS = (Number(process.env.TEST_TIMEOUT ?? 180) || 180) * 1000;
 const SKIP_DIRS = new Set(['node_modules', '.build', 'dist', '.git']);
 const LEAK_CHECK = process.env.TSBPF_LEAK_CHECK !== '0';
 const LEAK_STRICT = process.env[STRICT_ENV] === '1';
-const TRACER_URL = pathToFileURL(join(ROOT, 'test', 'support', 'leak-tracer.ts')).href;
+/**
+ * Compiled to JavaScript (the precompiled mirror test/kernel/ runs in guests), the runner runs the
+ * compiled test files with plain node; from the sources, through tsx.
+ */
+const EXT = import.meta.url.endsWith('.js') ? '.js' : '.ts';
+const LOADER = EXT === '.ts' ? ['--import', 'tsx'] : [];
+const TRACER_URL = pathToFileURL(join(ROOT, 'test', 'support', `leak-tracer${EXT}`)).href;
 
 interface FileResult {
   file: string;
@@ -43,7 +49,7 @@ function findTests(dir: string, out: string[]): void {
     const p = join(dir, ent.name);
     if (ent.isDirectory()) {
       if (!SKIP_DIRS.has(ent.name)) findTests(p, out);
-    } else if (ent.isFile() && ent.name.endsWith('.test.ts')) {
+    } else if (ent.isFile() && ent.name.endsWith(`.test${EXT}`)) {
       out.push(p);
     }
   }
@@ -86,7 +92,7 @@ async function runFile(file: string, stream: boolean): Promise<FileResult> {
   const before: IdSets | undefined = LEAK_CHECK ? await kernelIds() : undefined;
   const idsFile = join(tmpdir(), `tsbpf-leak-ids-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
   return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ...(LEAK_CHECK ? ['--import', TRACER_URL] : []), file], {
+    const child = spawn(process.execPath, [...LOADER, ...(LEAK_CHECK ? ['--import', TRACER_URL] : []), file], {
       cwd: ROOT,
       env: LEAK_CHECK ? { ...process.env, [TRACER_ENV]: 'child', [IDS_ENV]: idsFile } : process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
