@@ -316,20 +316,34 @@ export interface ProgLoadOptions {
    * 1/2 (| 4 for stats): always load with a log, returned by progLoadWithLog.
    */
   logLevel?: number;
-  /** Initial log buffer size (default 64 KiB); grown on ENOSPC up to MAX_LOG_SIZE. */
+  /** Initial log buffer size (default 64 KiB); grown on ENOSPC up to LOG_GROWTH_LIMIT (see logPolicy). */
   logSize?: number;
 }
 
 /** Initial verifier log buffer (libbpf's BPF_LOG_BUF_SIZE is 16 MiB; we start small and grow). */
 export const INITIAL_LOG_SIZE = 64 * 1024;
-/** Upper bound for the verifier log buffer; beyond this a truncated log is reported as such. */
+/** The most of a log that is kept (its end, where the verifier's reason is) and returned. */
 export const MAX_LOG_SIZE = 16 * 1024 * 1024;
+/**
+ * How far the buffer grows when the log does not fit. Only a log that fits whole gets the verifier's
+ * own errno (a truncated one turns any verdict into ENOSPC), and before Linux 6.4 the kernel keeps the
+ * log's beginning, so only a log that fits has the verifier's reason at all. libbpf grows its buffer
+ * without a bound (up to the kernel's 1 GiB limit); this bounds the memory a failure can take.
+ */
+export const LOG_GROWTH_LIMIT = 256 * 1024 * 1024;
 // The kernel rejects log_size < 128 (and > UINT_MAX >> 2).
 const MIN_LOG_SIZE = 128;
+/** log_level bit that asks a 6.4+ kernel for the pre-6.4 fixed log (its beginning is kept, not its end). */
+export const BPF_LOG_FIXED = 8;
+const BPF_LOG_LEVEL2 = 2;
 
+/** The log in `buf`, at most its last MAX_LOG_SIZE bytes (from a line start), as a string. */
 function decodeLog(buf: Buffer): string {
   const nul = buf.indexOf(0);
-  return buf.toString('utf8', 0, nul < 0 ? buf.length : nul);
+  const end = nul < 0 ? buf.length : nul;
+  if (end <= MAX_LOG_SIZE) return buf.toString('utf8', 0, end);
+  const from = buf.indexOf(10, end - MAX_LOG_SIZE) + 1;
+  return `[the first ${from} bytes of the log are left out]\n${buf.toString('utf8', from, end)}`;
 }
 
 /** The last `n` non-empty lines of a log, indented for quoting in an error message. */
@@ -338,30 +352,45 @@ export function logTail(log: string, n = 10): string {
   return lines.slice(-n).map((l) => `  | ${l}`).join('\n');
 }
 
-type Attempt = { r: number; trueSize: number };
+/** One load attempt's outcome: the syscall's result and log_true_size (0 where the kernel has none: before 6.4). */
+export type Attempt = { r: number; trueSize: number };
+
+/** What the log policy ends with. `lostEnd`: the log is truncated and holds its beginning, so the verifier's reason is missing. */
+export interface LogOutcome { r: number; log: string; truncated: boolean; lostEnd: boolean; logLevel: number }
 
 /**
  * libbpf's policy: without a requested log, try once without one (fast, no buffer); on failure
  * retry with level 1 to learn why. With a log, grow the buffer on ENOSPC (the kernel also fails
- * a successful load with ENOSPC when the log was truncated) to max(2×, log_true_size), up to
- * MAX_LOG_SIZE. Written as a generator so the sync and async loaders share it: it yields the
- * (logBuf, logLevel) to try and receives the attempt's result.
+ * a successful load with ENOSPC when the log was truncated): to log_true_size where the kernel reports
+ * it (6.4+), else 4× at a time, up to LOG_GROWTH_LIMIT. If the log still does not fit, a kernel that
+ * keeps the log's end (6.4+ by default) has the reason in it; one that keeps its beginning (before 6.4,
+ * or BPF_LOG_FIXED) does not, so a level-2 log is retried at level 1 (only the failing path, far
+ * shorter), and otherwise the outcome says the end is lost. Written as a generator so the sync and
+ * async loaders share it: it yields the (logBuf, logLevel) to try and receives the attempt's result.
  */
-function* logPolicy(logLevel: number, logSize: number): Generator<{ logBuf: Buffer | null; logLevel: number }, { r: number; log: string; truncated: boolean }, Attempt> {
+export function* logPolicy(logLevel: number, logSize: number, limit = LOG_GROWTH_LIMIT): Generator<{ logBuf: Buffer | null; logLevel: number }, LogOutcome, Attempt> {
   if (logLevel === 0) {
     const first = yield { logBuf: null, logLevel: 0 };
-    if (first.r >= 0) return { r: first.r, log: '', truncated: false };
+    if (first.r >= 0) return { r: first.r, log: '', truncated: false, lostEnd: false, logLevel: 0 };
     logLevel = 1;
   }
-  let size = Math.min(Math.max(logSize, MIN_LOG_SIZE), MAX_LOG_SIZE);
+  let size = Math.min(Math.max(logSize, MIN_LOG_SIZE), limit);
   for (;;) {
     const logBuf = Buffer.alloc(size);
     const { r, trueSize } = yield { logBuf, logLevel };
-    if (r === -ENOSPC && size < MAX_LOG_SIZE) {
-      size = Math.min(MAX_LOG_SIZE, Math.max(size * 2, trueSize));
+    if (r !== -ENOSPC) return { r, log: decodeLog(logBuf), truncated: false, lostEnd: false, logLevel };
+    const keepsBeginning = trueSize === 0 || (logLevel & BPF_LOG_FIXED) !== 0;
+    // log_true_size (with its NUL) says what fits; a kernel that keeps the end and needs more than the
+    // limit is not asked again: a bigger buffer would hold the same end.
+    if (size < limit && (keepsBeginning || trueSize <= limit)) {
+      size = Math.min(limit, trueSize > size ? trueSize : size * 4);
       continue;
     }
-    return { r, log: decodeLog(logBuf), truncated: r === -ENOSPC };
+    if (keepsBeginning && (logLevel & BPF_LOG_LEVEL2) !== 0) {
+      logLevel = (logLevel & ~BPF_LOG_LEVEL2) | 1;
+      continue;
+    }
+    return { r, log: decodeLog(logBuf), truncated: true, lostEnd: keepsBeginning, logLevel };
   }
 }
 
@@ -430,8 +459,8 @@ function progAttrBuilder(opts: ProgLoadOptions, label: string): (logBuf: Buffer 
   };
 }
 
-function progLoadResult(opts: ProgLoadOptions, label: string, res: { r: number; log: string; truncated: boolean }): { fd: Fd; log: string } {
-  const { r, log, truncated } = res;
+function progLoadResult(opts: ProgLoadOptions, label: string, res: LogOutcome): { fd: Fd; log: string } {
+  const { r, log, truncated, lostEnd } = res;
   if (r >= 0) return { fd: new Fd(r, label), log };
   const err = -r;
   // EAGAIN is no verdict: the verifier gave up on a pending signal (the log stops wherever it was).
@@ -443,7 +472,9 @@ function progLoadResult(opts: ProgLoadOptions, label: string, res: { r: number; 
   const code = errnoName(err);
   const desc = errnoDescription(err);
   const msg = `${label}: the verifier rejected the program (bpf(BPF_PROG_LOAD) failed: ${code}${desc ? ` (${desc})` : ''})` +
-    `${truncated ? `; the log was truncated at ${MAX_LOG_SIZE} bytes` : ''}. Last lines of the verifier log:\n${logTail(log)}`;
+    `${truncated ? `; the log did not fit in ${LOG_GROWTH_LIMIT} bytes, and the kernel's ENOSPC replaced the verifier's own errno` : ''}` +
+    `${lostEnd ? "; this kernel keeps the log's beginning (as every kernel before Linux 6.4 does), so the verifier's reason, at the end, is lost" : ''}` +
+    `. Last lines of the verifier log:\n${logTail(log)}`;
   throw new VerifierError(msg, { errno: err, syscall: 'bpf', cmd: 'BPF_PROG_LOAD', log, program: opts.name });
 }
 

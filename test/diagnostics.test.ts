@@ -10,6 +10,8 @@ import {
   type VerifierDiagnostic,
 } from '../src/verifier-diagnostics.js';
 import { BpfError, BpfObject, VerifierError } from '../src/index.js';
+import { BPF_LOG_FIXED, LOG_GROWTH_LIMIT, MAX_LOG_SIZE, logPolicy, type LogOutcome } from '../syscalls/bpf.js';
+import { ENOSPC } from '../syscalls/errors.js';
 import { linkProgram } from '../src/link-subprogs.js';
 import { BPF_SRC_DIR, compileBpf } from './support/compile.js';
 
@@ -118,6 +120,86 @@ test('unbounded loop: the verifier gives up inside the loop', async () => {
     insn: /^\([0-9a-f]{2}\) /, complaint: /BPF program is too large|too complex/,
   });
   assert.ok((d.processed ?? 0) > 100000, `processed ${d.processed}`);
+});
+
+// Logs that do not fit. unbounded_loop's level-1 log is over 16 MiB (a million processed instructions).
+// Before Linux 6.4 the kernel keeps a log's beginning and the verifier's reason, at its end, was lost;
+// BPF_LOG_FIXED asks this kernel for that same fixed log, so the pre-6.4 behaviour is the real one here.
+for (const [mode, logLevel] of [['the default (6.4+: the kernel keeps the end)', 1], ['BPF_LOG_FIXED (as before 6.4: the kernel keeps the beginning)', 1 | BPF_LOG_FIXED]] as const) {
+  test(`a verifier log over 16 MiB, ${mode}: the error has the verifier's reason and errno, and at most 16 MiB of the log's end`, async () => {
+    const obj = BpfObject.open(objPath);
+    let err: unknown;
+    try {
+      const p = obj.programs.get('unbounded_loop')!;
+      p.autoload = true;
+      p.logLevel = logLevel;
+      await obj.load();
+    } catch (e) {
+      err = e;
+    } finally {
+      obj.close();
+    }
+    assert.instance(err, VerifierError);
+    const e = err as VerifierError;
+    assert.match(e.message, /BPF program is too large/);
+    assert.match(e.log ?? '', /BPF program is too large\. Processed \d+ insn\n[^\n]*\n?$/, 'the log ends with the reason');
+    assert.is(e.code, 'E2BIG', 'the verifier\'s errno, not the ENOSPC of a truncated log');
+    assert.ok((e.log ?? '').length <= MAX_LOG_SIZE + 100, `log of ${(e.log ?? '').length} chars`);
+    assert.match(e.log ?? '', /^\[the first \d+ bytes of the log are left out\]\n/);
+  });
+}
+
+// A kernel before 6.4 also has no log_true_size, so the buffer must grow blindly. Simulated at the only
+// point that differs, one BPF_PROG_LOAD: a fake kernel that writes the beginning of its log into the
+// buffer, and answers ENOSPC (in place of its verdict) when the log does not fit, as such kernels do.
+function preV64Kernel(logs: Record<number, string>, verdict: number): { attempts: { size: number; level: number }[]; run: (limit: number, level: number, size: number) => LogOutcome } {
+  const attempts: { size: number; level: number }[] = [];
+  const run = (limit: number, level: number, size: number): LogOutcome => {
+    const g = logPolicy(level, size, limit);
+    let step = g.next();
+    while (!step.done) {
+      const { logBuf, logLevel } = step.value;
+      attempts.push({ size: logBuf?.length ?? 0, level: logLevel });
+      let r = verdict;
+      if (logBuf) {
+        const text = Buffer.from(logs[logLevel & 3]!);
+        const n = Math.min(text.length, logBuf.length - 1);
+        text.copy(logBuf, 0, 0, n);
+        logBuf[n] = 0;
+        if (text.length > logBuf.length - 1) r = -ENOSPC;
+      }
+      step = g.next({ r, trueSize: 0 });
+    }
+    return step.value;
+  };
+  return { attempts, run };
+}
+
+const longLog = (lines: number, reason: string): string =>
+  `${Array.from({ length: lines }, (_, i) => `${i}: (07) r1 += 1                      ; R1_w=scalar()`).join('\n')}\n${reason}\n`;
+
+test('before 6.4 (simulated: no log_true_size, the beginning kept): the buffer grows until the reason fits', () => {
+  const k = preV64Kernel({ 1: longLog(20_000, 'BPF program is too large. Processed 1000001 insn') }, -7);
+  const out = k.run(LOG_GROWTH_LIMIT, 0, 64 * 1024);
+  assert.is(out.r, -7, 'the verdict, once the log fits');
+  assert.not.ok(out.truncated);
+  assert.match(out.log, /BPF program is too large\. Processed 1000001 insn\n$/);
+  const sizes = k.attempts.map((a) => a.size);
+  assert.equal(sizes, [0, 64 * 1024, 256 * 1024, 1024 * 1024, 4096 * 1024], 'no log first, then 4x steps until the 1.1 MB log fits');
+});
+
+test('before 6.4 (simulated), a log past the growth limit: a level-2 log is retried at level 1; otherwise the error says the reason is lost', () => {
+  const reason = 'R1 invalid mem access \'scalar\'';
+  const k = preV64Kernel({ 1: longLog(50, reason), 3: longLog(5_000, reason) }, -13);
+  const l2 = k.run(64 * 1024, 3, 4096);
+  assert.is(l2.r, -13);
+  assert.is(l2.logLevel, 1, 'retried at level 1');
+  assert.match(l2.log, /invalid mem access 'scalar'\n$/);
+  const k1 = preV64Kernel({ 1: longLog(5_000, reason) }, -13);
+  const l1 = k1.run(64 * 1024, 1, 4096);
+  assert.is(l1.r, -ENOSPC);
+  assert.ok(l1.truncated && l1.lostEnd);
+  assert.not.match(l1.log, /invalid mem access/);
 });
 
 test('invalid CO-RE read: the poisoned instruction, the relocation and its C line', async () => {
