@@ -16,7 +16,7 @@ import { onlineCpus } from '../syscalls/index.js';
 import { markIds, settledLeftovers, track, waitFor } from './attach-support.js';
 import * as attachTrace from './skel/attach-trace.skel.js';
 import { compiled } from './support/skeleton.js';
-import { kprobeMulti, kprobes, testIf, trampolines } from './support/skip.js';
+import { kprobeMulti, kprobes, perfLinkInfo, testIf, trampolines } from './support/skip.js';
 
 const { open, openAndLoad } = compiled(attachTrace);
 const marks = markIds();
@@ -42,8 +42,13 @@ test('tracepoint: sched_process_exec counts spawned processes, and stops countin
   assert.ok(link.perfEventFd !== undefined, 'the link owns the perf event fd too');
   const info = link.info();
   assert.is(info.typeName, 'BPF_LINK_TYPE_PERF_EVENT');
-  assert.is(info.tpName, 'sched_process_exec');
-  assert.is(info.perfEvent?.type, 'tracepoint');
+  // What the kernel reports, no more: before Linux 6.6 a perf link's info has no event details.
+  if (perfLinkInfo().present) {
+    assert.is(info.tpName, 'sched_process_exec');
+    assert.is(info.perfEvent?.type, 'tracepoint');
+  } else {
+    assert.is(info.tpName, undefined);
+  }
   const before = skel.bss.tp_exec_hits;
   for (let i = 0; i < 3; i++) execFileSync('/bin/true');
   assert.ok(skel.bss.tp_exec_hits - before >= 3n, `3 execs seen (got ${skel.bss.tp_exec_hits - before})`);
@@ -67,7 +72,8 @@ test('tracepoint: auto-attach from SEC("tracepoint/raw_syscalls/sys_enter"), wit
   using link = prog.attachTracepoint('raw_syscalls', 'sys_enter', { cookie: 0xc0ffeen });
   syscalls();
   assert.is(skel.bss.last_cookie, 0xc0ffeen, 'bpf_get_attach_cookie() sees the cookie');
-  assert.is(link.info().cookie, 0xc0ffeen);
+  // Link info reports the cookie from Linux 6.6 on; the program sees it either way.
+  assert.is(link.info().cookie, perfLinkInfo().present ? 0xc0ffeen : undefined);
 });
 
 test('tracepoint: PERF_EVENT_IOC_SET_BPF (forceIoctl) works and cannot be pinned', async () => {
@@ -123,7 +129,7 @@ test('perf_event: cpu-clock sampling on every online CPU through links', async (
   assert.is(group.links.length, onlineCpus().length);
   for (const l of group) {
     assert.is(l.mechanism, 'perf_link');
-    assert.is(l.info().perfEvent?.type, 'event');
+    if (perfLinkInfo().present) assert.is(l.info().perfEvent?.type, 'event');
   }
   const end = Date.now() + 200;
   while (Date.now() < end) { /* burn CPU so the clock samples */ }
@@ -174,7 +180,8 @@ test('iter: a task iterator read to the end lists this process, twice', async ()
 /** Calls nanosleep(2) itself (not clock_nanosleep, which sleep(1) uses) in a child: do_nanosleep runs for both. */
 function nanosleepSyscall(): void {
   const nr = process.arch === 'x64' ? 35 : 101;
-  execFileSync('perl', ['-e', `syscall(${nr}, pack("qq", 0, 1000000), 0) == 0 or die "nanosleep: $!"`]);
+  // The timespec must be a variable: perl's syscall() may write through a string argument.
+  execFileSync('perl', ['-e', `my $ts = pack("qq", 0, 1000000); syscall(${nr}, $ts, 0) == 0 or die "nanosleep: $!"`]);
 }
 
 const isKprobeError = (e: unknown): boolean => e instanceof NotSupportedError && /CONFIG_KPROBES/.test((e as Error).message);

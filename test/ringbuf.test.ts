@@ -9,6 +9,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { BTF_KIND } from '../btf/index.js';
 import { BpfError, BpfObject, RingBuffer, StateError, type RecordView } from '../src/index.js';
 import { liveFds, rawTracepointOpen, setZeroCopy } from '../syscalls/index.js';
+import { scaled } from './support/time.js';
 import { compileBpf, REPO_ROOT } from './support/compile.js';
 
 const OBJ = compileBpf('events-ringbuf');
@@ -515,7 +516,7 @@ function child(script: string, env: Record<string, string> = {}, flags: string[]
   const t = Date.now();
   try {
     const out = execFileSync(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000,
+      cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: scaled(30_000),
     });
     return { status: 0, out, ms: Date.now() - t };
   } catch (e) {

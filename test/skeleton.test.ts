@@ -9,11 +9,11 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { BpfError, StateError } from '../src/errors.js';
 import { MAP_FLAG, generateSkeleton, skeletonName, type Skeleton, type SkeletonDesc } from '../src/index.js';
 import { ElfFile, STT } from '../elf/index.js';
 import { main } from '../src/cli/main.js';
+import { importTs } from './support/ts-import.js';
 import { BUILD_DIR, REPO_ROOT, compileBpf, haveCommand } from './support/compile.js';
 
 const GEN_DIR = join(BUILD_DIR, 'skel-gen');
@@ -46,7 +46,7 @@ type TypesSkel = Skeleton & {
 };
 
 async function load<S>(path: string): Promise<GeneratedModule<S>> {
-  return (await import(pathToFileURL(path).href)) as GeneratedModule<S>;
+  return importTs<GeneratedModule<S>>(path);
 }
 
 const pkt = new Uint8Array(64);

@@ -11,7 +11,6 @@ import * as assert from 'uvu/assert';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join, relative } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { BTF_KIND, Btf, BpfError, BpfObject, NotSupportedError, StateError, generateSkeleton, type Skeleton } from '../src/index.js';
 import { kernelBtf } from '../src/kernel-btf.js';
 import { buildKernelValue, findKernelStructOps, type KernelStructOpsTypes } from '../src/struct-ops.js';
@@ -19,6 +18,7 @@ import { isStructOpsSection } from '../src/spec/struct-ops.js';
 import { mapInfo, mapLookupElem, progInfo } from '../syscalls/index.js';
 import { BUILD_DIR, REPO_ROOT, compileBpf } from './support/compile.js';
 import { refRun } from './support/ref.js';
+import { importTs } from './support/ts-import.js';
 import { markIds, settledLeftovers, track } from './attach-support.js';
 
 const OBJ = compileBpf('struct_ops');
@@ -499,7 +499,7 @@ export function use(): number {
   assert.is(r.status, 0, `${r.stdout}${r.stderr}`);
 
   type SoSkel = Skeleton & { struct_ops: Record<string, Record<string, any>>; maps: Record<string, any> };
-  const mod = (await import(pathToFileURL(file).href)) as { open(): SoSkel; openAndLoad(): Promise<SoSkel> };
+  const mod = await importTs<{ open(): SoSkel; openAndLoad(): Promise<SoSkel> }>(file);
   const skel = mod.open();
   try {
     const cc = skel.struct_ops.cc_full!;

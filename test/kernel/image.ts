@@ -52,6 +52,7 @@ export function ensureHostTools(log: (m: string) => void): void {
   if (!need.length) return;
   if (process.getuid?.() !== 0) throw new Error(`missing ${need.join(', ')}: install them (apt-get install ${need.join(' ')})`);
   log(`installing ${need.join(' ')} with apt-get`);
+  run('apt-get', ['update', '-q']);
   run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...need]);
 }
 

@@ -69,6 +69,8 @@ async function boot(kernel: KernelImage, cmd: string, cwd: string, opts: BootOpt
     const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
     writeFileSync(join(share, 'guest.env'), [
       `TSBPF_MODULES=${q(kernel.modules)}`, `TSBPF_CONFIG=${q(kernel.config)}`, `TSBPF_CWD=${q(cwd)}`, `TSBPF_CMD=${q(cmd)}`,
+      // Tests stretch their wall-clock limits by this (test/support/time.ts): TCG runs code 10-30x slower.
+      `export TSBPF_TIME_SCALE=${opts.accel === 'tcg' ? 20 : 1}`,
     ].join('\n') + '\n');
     const args = [
       '-accel', opts.accel === 'kvm' ? 'kvm' : 'tcg,thread=single,tb-size=512',

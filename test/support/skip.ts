@@ -128,3 +128,22 @@ export function kallsymsData(name = 'runqueues'): Feature {
   }
   return { present, why: `needs data symbols in /proc/kallsyms ('${name}', CONFIG_KALLSYMS_ALL)` };
 }
+
+/**
+ * Link info for perf event links (Linux 6.6): the tracepoint name, the perf event's kind and the BPF
+ * cookie that `bpf_link_info.perf_event` reports. Probed in the kernel's own BTF: the member is in
+ * its struct bpf_link_info or it is not.
+ */
+export const perfLinkInfo: () => Feature = memo(() => {
+  const why = 'needs perf event link info (bpf_link_info.perf_event, Linux 6.6)';
+  if (!vmlinuxBtf().present) return { present: false, why };
+  const btf = kernelBtf();
+  const id = btf.findOne('bpf_link_info', BTF_KIND.STRUCT);
+  if (id === undefined) return { present: false, why };
+  const has = (typeId: number, depth: number): boolean => {
+    const t = btf.type(typeId);
+    if (t.kind !== BTF_KIND.STRUCT && t.kind !== BTF_KIND.UNION) return false;
+    return t.members.some((m) => m.name === 'perf_event' || (m.name === '' && depth < 2 && has(m.type, depth + 1)));
+  };
+  return { present: has(id, 0), why };
+});
