@@ -15,6 +15,7 @@ import { ParseError } from '../src/errors.js';
 import { main } from '../src/cli/main.js';
 import { BUILD_DIR, compileBpf, haveCommand } from './support/compile.js';
 import { compileFixture, firstDiff } from './btf-fixtures/support.js';
+import { testIf } from './support/skip.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const VMLINUX = '/sys/kernel/btf/vmlinux';
@@ -39,8 +40,7 @@ function objectBtf(path: string): Btf {
   return Btf.parse(elf.section('.BTF')!.data);
 }
 
-test('vmlinux: format c is byte-identical to bpftool 7.1', async () => {
-  if (!haveVmlinux || !haveBpftool) return console.log('  (skipped: needs /sys/kernel/btf/vmlinux and bpftool)');
+testIf(haveVmlinux && haveBpftool, 'needs /sys/kernel/btf/vmlinux and bpftool')('vmlinux: format c is byte-identical to bpftool 7.1', async () => {
   const [code, ours, err] = await cli('btf', 'dump', 'file', VMLINUX, 'format', 'c');
   assert.is(code, 0, err);
   const ref = bpftool('btf', 'dump', 'file', VMLINUX, 'format', 'c');
@@ -49,8 +49,7 @@ test('vmlinux: format c is byte-identical to bpftool 7.1', async () => {
   assert.ok(ours.length > 1_000_000);
 });
 
-test('vmlinux: the read fallback (copy mode, TSBPF_FORCE_COPY=1: no mapping) prints the same bytes as the mapped file', async () => {
-  if (!haveVmlinux) return console.log('  (skipped: needs /sys/kernel/btf/vmlinux)');
+testIf(haveVmlinux, 'needs /sys/kernel/btf/vmlinux')('vmlinux: the read fallback (copy mode, TSBPF_FORCE_COPY=1: no mapping) prints the same bytes as the mapped file', async () => {
   const [code, mapped, err] = await cli('btf', 'dump', 'file', VMLINUX, 'format', 'c');
   assert.is(code, 0, err);
   const child = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'btf', 'dump', 'file', VMLINUX, 'format', 'c'], {
@@ -81,8 +80,7 @@ test('dumpCTo: the same bytes as dumpC, in chunks of about 64 KiB that the dumpe
 
 const OBJECTS = ['skel-types', 'globals', 'maps', 'externs', 'calls', 'core-read'];
 
-test('test objects: format c and raw are byte-identical to bpftool', async () => {
-  if (!haveBpftool || !haveClang) return console.log('  (skipped: needs bpftool and clang-16)');
+testIf(haveBpftool && haveClang, 'needs bpftool and clang-16')('test objects: format c and raw are byte-identical to bpftool', async () => {
   const paths = [...OBJECTS.map((n) => compileBpf(n)), compileFixture('kinds'), compileFixture('core')];
   for (const p of paths) {
     for (const format of ['c', 'raw']) {
@@ -100,8 +98,7 @@ test('test objects: format c and raw are byte-identical to bpftool', async () =>
   }
 });
 
-test('vmlinux: -j (JSON) is byte-identical to bpftool 7.1 (format raw text: btf.test.ts; -p: the objects above)', async () => {
-  if (!haveVmlinux || !haveBpftool) return console.log('  (skipped)');
+testIf(haveVmlinux && haveBpftool, 'needs /sys/kernel/btf/vmlinux and bpftool')('vmlinux: -j (JSON) is byte-identical to bpftool 7.1 (format raw text: btf.test.ts; -p: the objects above)', async () => {
   for (const flags of [['-j']]) {
     const [code, ours, err] = await cli(...flags, 'btf', 'dump', 'file', VMLINUX, 'format', 'raw');
     assert.is(code, 0, err);
@@ -110,10 +107,11 @@ test('vmlinux: -j (JSON) is byte-identical to bpftool 7.1 (format raw text: btf.
   }
 });
 
-test('module BTF (split over vmlinux): format c matches bpftool', async () => {
-  if (!haveVmlinux || !haveBpftool) return console.log('  (skipped)');
-  const mods = spawnSync('sh', ['-c', 'ls /sys/kernel/btf | grep -v vmlinux | head -1'], { encoding: 'utf8' }).stdout.trim();
-  if (!mods) return console.log('  (skipped: no module BTF)');
+/** A kernel module's BTF, if any module with BTF is loaded. */
+const moduleBtf = haveVmlinux ? spawnSync('sh', ['-c', 'ls /sys/kernel/btf | grep -v vmlinux | head -1'], { encoding: 'utf8' }).stdout.trim() : '';
+
+testIf(haveBpftool && moduleBtf !== '', 'needs bpftool and a loaded module with BTF')('module BTF (split over vmlinux): format c matches bpftool', async () => {
+  const mods = moduleBtf;
   const path = `/sys/kernel/btf/${mods}`;
   for (const format of ['raw', 'c']) {
     const [code, ours, err] = await cli('btf', 'dump', 'file', path, 'format', format);
@@ -123,8 +121,7 @@ test('module BTF (split over vmlinux): format c matches bpftool', async () => {
   }
 });
 
-test('layouts: packed, padding, empty struct, bitfields, function pointers, no mode() attributes', () => {
-  if (!haveClang) return console.log('  (skipped)');
+testIf(haveClang, 'needs clang-16')('layouts: packed, padding, empty struct, bitfields, function pointers, no mode() attributes', () => {
   const c = dumpC(objectBtf(compileBpf('skel-types')));
   assert.match(c, 'struct packed_s {\n\t__u8 a;\n\t__u32 b;\n\t__u16 c;\n} __attribute__((packed));');
   assert.match(c, 'struct padded {\n\t__u8 a;\n\tlong: 0;\n\t__u8 b;\n\t__u64 c;\n\tlong: 64;\n};');
@@ -156,8 +153,7 @@ test('BtfDumper: emitTypeDecl, incremental dumpType, name dedup', () => {
   assert.is(btf.resolveSize(arr), 32);
 });
 
-test('the generated vmlinux.h compiles a CO-RE program with clang-16', () => {
-  if (!haveVmlinux || !haveClang) return console.log('  (skipped)');
+testIf(haveVmlinux && haveClang, 'needs /sys/kernel/btf/vmlinux and clang-16')('the generated vmlinux.h compiles a CO-RE program with clang-16', () => {
   const dir = join(BUILD_DIR, 'tsbpf-vmlinux');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'vmlinux.h'), dumpC(Btf.parse(readFileSync(VMLINUX))));
@@ -191,8 +187,7 @@ char LICENSE[] SEC("license") = "GPL";
   assert.is(r.status, 0, r.stderr);
 });
 
-test('CLI stdout: a non-blocking pipe that fills up (EAGAIN) still gets every byte in order; a reader that leaves (EPIPE) ends it quietly', () => {
-  if (!haveVmlinux || !haveCommand('python3')) return console.log('  (skipped: needs /sys/kernel/btf/vmlinux and python3)');
+testIf(haveVmlinux && haveCommand('python3'), 'needs /sys/kernel/btf/vmlinux and python3')('CLI stdout: a non-blocking pipe that fills up (EAGAIN) still gets every byte in order; a reader that leaves (EPIPE) ends it quietly', () => {
   // python3 holds fd 1 of the CLI: a pipe set O_NONBLOCK and not read for a while, then read to the end;
   // then pipes whose reader closes after 1 KiB.
   const script = `

@@ -12,6 +12,7 @@ import { parseDepfile, sourceStem } from '../src/build/index.js';
 import { splitFlags } from '../src/cli/build.js';
 import { BpfObject, generateSkeleton } from '../src/index.js';
 import { REPO_ROOT } from './support/compile.js';
+import { testIf } from './support/skip.js';
 
 const CLI = join(REPO_ROOT, 'src', 'cli.ts');
 // By URL: the children run in temporary directories, where a bare 'tsx' would not resolve.
@@ -26,9 +27,7 @@ const HAVE_BTF = (() => {
     return false;
   }
 })();
-const needsToolchain = HAVE_CLANG && HAVE_BTF ? test : test.skip;
-if (!HAVE_CLANG) console.log('build.test: skipping compile tests: no clang on PATH');
-if (!HAVE_BTF) console.log('build.test: skipping compile tests: this kernel has no /sys/kernel/btf/vmlinux');
+const needsToolchain = testIf(HAVE_CLANG && HAVE_BTF, !HAVE_CLANG ? 'needs clang on PATH' : 'needs kernel BTF (/sys/kernel/btf/vmlinux)');
 
 const work = mkdtempSync(join(tmpdir(), 'tsbpf-build-'));
 const cache = join(work, 'cache');

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from './support/compile.js';
+import { testIf } from './support/skip.js';
 
 /**
  * The packed tarball may not grow past this without a decision: today it is ~400 KB (1.4 MB unpacked),
@@ -113,7 +114,7 @@ test('the tarball holds dist/, README.md, LICENSE and package.json only, within 
   assert.ok(pack.size <= PACKED_BUDGET, `the tarball is ${pack.size} bytes, past the budget of ${PACKED_BUDGET}`);
 });
 
-(IS_ROOT ? test : test.skip)("the README's own-project section runs as written and prints what it shows", () => {
+testIf(IS_ROOT, 'needs root (it loads programs)')("the README's own-project section runs as written and prints what it shows", () => {
   assert.is(sectionRun.status, 0, describe(sectionRun));
   // Its output block: every line, numbers aside (pids, counts), is in what the commands printed.
   const shown = codeBlocks(README, 'Use it in your own project').find((b) => b.lang === 'text');
@@ -183,7 +184,7 @@ test('the bin works however it is started: npx, a global install, a symlink, nod
   for (const [how, r] of runs) assert.is(r.stdout, expect, `${how}: ${describe(r)}`);
 });
 
-(IS_ROOT ? test : test.skip)("import and require('tsbpf') both work, and load the project's object", () => {
+testIf(IS_ROOT, 'needs root (it loads programs)')("import and require('tsbpf') both work, and load the project's object", () => {
   const esm = sh(`node --input-type=module -e "
     import { BpfObject, BpfError } from 'tsbpf';
     const obj = BpfObject.open('probe.bpf.o');
@@ -200,7 +201,7 @@ test('the bin works however it is started: npx, a global install, a symlink, nod
   assert.is(cjs.stdout.trim(), '.bss,events');
 });
 
-(IS_ROOT ? test : test.skip)("the skeleton type-checks under the consumer's tsc --strict (nodenext, bundler) and runs compiled", () => {
+testIf(IS_ROOT, 'needs root (it loads programs)')("the skeleton type-checks under the consumer's tsc --strict (nodenext, bundler) and runs compiled", () => {
   const base = { strict: true, target: 'es2022', types: ['node'], skipLibCheck: false };
   writeFileSync(join(project, 'tsconfig.nodenext.json'), JSON.stringify({
     compilerOptions: { ...base, module: 'nodenext', moduleResolution: 'nodenext', outDir: 'out' }, files: ['probe.ts'],

@@ -15,6 +15,7 @@ import { ElfFile, STT } from '../elf/index.js';
 import { main } from '../src/cli/main.js';
 import { importTs } from './support/ts-import.js';
 import { BUILD_DIR, REPO_ROOT, compileBpf, haveCommand } from './support/compile.js';
+import { testIf } from './support/skip.js';
 
 const GEN_DIR = join(BUILD_DIR, 'skel-gen');
 const RUNTIME = relative(GEN_DIR, join(REPO_ROOT, 'src', 'index.js')).replace(/\\/g, '/');
@@ -137,8 +138,7 @@ function bpftoolLayout(obj: string, name: string): { maps: string[]; progs: stri
   return { maps: block('maps'), progs: block('progs'), links: block('links'), sections };
 }
 
-test('same maps, programs, links and data section variables as bpftool gen skeleton', () => {
-  if (!haveBpftool) return console.log('  (skipped: no bpftool)');
+testIf(haveBpftool, 'no bpftool')('same maps, programs, links and data section variables as bpftool gen skeleton', () => {
   for (const n of OBJECTS) {
     const obj = compileBpf(n);
     const name = skeletonName(obj);
@@ -162,8 +162,7 @@ test('same maps, programs, links and data section variables as bpftool gen skele
   }
 });
 
-test('lifecycle: .rodata before load, live views after load, frozen .rodata, destroy', async () => {
-  if (!isRoot) return console.log('  (skipped: needs root)');
+testIf(isRoot, 'needs root')('lifecycle: .rodata before load, live views after load, frozen .rodata, destroy', async () => {
   const mod = await load<TypesSkel>(gen('skel-types'));
   const skel = mod.open();
   try {
@@ -251,8 +250,7 @@ test('lifecycle: .rodata before load, live views after load, frozen .rodata, des
   skel.destroy();
 });
 
-test('a section whose map is not memory-mapped throws after load instead of showing stale data', async () => {
-  if (!isRoot) return console.log('  (skipped: needs root)');
+testIf(isRoot, 'needs root')('a section whose map is not memory-mapped throws after load instead of showing stale data', async () => {
   const mod = await load<TypesSkel>(join(GEN_DIR, 'skel-types.skel.ts'));
   {
     using skel = mod.open();
@@ -268,8 +266,7 @@ test('a section whose map is not memory-mapped throws after load instead of show
   }
 });
 
-test('typed maps: struct values, scalar arrays, queues, per-CPU values', async () => {
-  if (!isRoot) return console.log('  (skipped: needs root)');
+testIf(isRoot, 'needs root')('typed maps: struct values, scalar arrays, queues, per-CPU values', async () => {
   const mod = await load<TypesSkel>(join(GEN_DIR, 'skel-types.skel.ts'));
   const skel = await mod.openAndLoad();
   try {
@@ -306,8 +303,7 @@ test('typed maps: struct values, scalar arrays, queues, per-CPU values', async (
   }
 });
 
-test('attach(): fills links for auto-attachable programs, detach() empties them', async () => {
-  if (!isRoot) return console.log('  (skipped: needs root)');
+testIf(isRoot, 'needs root')('attach(): fills links for auto-attachable programs, detach() empties them', async () => {
   const mod = await load<TypesSkel>(join(GEN_DIR, 'skel-types.skel.ts'));
   const skel = mod.open();
   try {
@@ -331,8 +327,7 @@ test('attach(): fills links for auto-attachable programs, detach() empties them'
   }
 });
 
-test('copy mode (TSBPF_FORCE_COPY=1): fields work through read()/write()', () => {
-  if (!isRoot) return console.log('  (skipped: needs root)');
+testIf(isRoot, 'needs root')('copy mode (TSBPF_FORCE_COPY=1): fields work through read()/write()', () => {
   const script = join(GEN_DIR, 'copy-mode.ts');
   writeFileSync(script, `import { open } from './skel-types.skel.js';
 const skel = open();
@@ -360,8 +355,7 @@ skel.destroy();
   assert.match(out.frozen, /read-only/);
 });
 
-test('--object-path: the skeleton loads the object file at run time', async () => {
-  if (!isRoot) return console.log('  (skipped: needs root)');
+testIf(isRoot, 'needs root')('--object-path: the skeleton loads the object file at run time', async () => {
   copyFileSync(compileBpf('skel-types'), join(GEN_DIR, 'skel-types.bpf.o'));
   const mod = await load<TypesSkel>(join(GEN_DIR, 'skel-types-ref.skel.ts'));
   const src = readFileSync(join(GEN_DIR, 'skel-types-ref.skel.ts'), 'utf8');
@@ -375,8 +369,7 @@ test('--object-path: the skeleton loads the object file at run time', async () =
   assert.throws(() => mod.open({ objectPath: '/nonexistent.bpf.o' }), /failed to read BPF object/);
 });
 
-test('other objects load through their skeletons', async () => {
-  if (!isRoot) return console.log('  (skipped: needs root)');
+testIf(isRoot, 'needs root')('other objects load through their skeletons', async () => {
   for (const n of ['globals', 'maps', 'calls']) {
     const mod = await load<Skeleton>(join(GEN_DIR, `${n}.skel.ts`));
     const skel = await mod.openAndLoad();
