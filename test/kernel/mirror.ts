@@ -8,7 +8,7 @@
 // find them in the mirror, so the tests run there unchanged.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 /** Linked whole, not walked. */
@@ -16,13 +16,19 @@ const LINKED_DIRS = new Set(['node_modules', 'dist']);
 /** Left out: git's store, and the top-level .build where the mirror itself lives. */
 const SKIPPED = new Set(['.git', '.build']);
 
-function linkTree(src: string, dst: string, top: boolean): void {
+/**
+ * `generated`: inside test/.build, where TypeScript files are copies, not links: tests rewrite them
+ * (skeletons) and import them, and a link would lead the import to the real tree, whose relative
+ * imports reach the TypeScript library: a second copy of every class.
+ */
+function linkTree(src: string, dst: string, top: boolean, generated = false): void {
   mkdirSync(dst, { recursive: true });
   for (const e of readdirSync(src, { withFileTypes: true })) {
     if (top && SKIPPED.has(e.name)) continue;
     const from = join(src, e.name);
     const to = join(dst, e.name);
-    if (e.isDirectory() && !LINKED_DIRS.has(e.name)) linkTree(from, to, false);
+    if (e.isDirectory() && !LINKED_DIRS.has(e.name)) linkTree(from, to, false, generated || e.name === '.build');
+    else if (generated && e.name.endsWith('.ts')) copyFileSync(from, to);
     else symlinkSync(from, to);
   }
 }
