@@ -113,16 +113,21 @@ export async function run(args: string[], opts: CliOptions): Promise<number> {
     const r = relative(process.cwd(), path);
     return r && !r.startsWith(`..${sep}`) ? r : path;
   };
+  // --json: one array at the end; under --watch, which has no end, one line per build.
   const report: object[] = [];
+  const record = (entry: object): void => {
+    if (p.watch) opts.out(`${JSON.stringify(entry)}\n`);
+    else report.push(entry);
+  };
   const buildOne = async (source: string): Promise<BuildResult | undefined> => {
     try {
       const r = await buildBpf(source, { ...p.opts, diagnostics: opts.err });
-      if (opts.json) report.push({ source: r.source, ok: true, name: r.name, object: r.object, skeleton: r.skeleton });
+      if (opts.json) record({ source: r.source, ok: true, name: r.name, object: r.object, skeleton: r.skeleton });
       else opts.out(`${show(source)} → ${show(r.object)}, ${show(r.skeleton)}\n`);
       return r;
     } catch (e) {
       if (!(e instanceof BpfError)) throw e;
-      if (opts.json) report.push({ source: resolve(source), ok: false, error: e.message });
+      if (opts.json) record({ source: resolve(source), ok: false, error: e.message });
       else opts.err(`tsbpf build: ${e.message}\n`);
       return undefined;
     }
