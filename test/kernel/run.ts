@@ -23,7 +23,6 @@ import { buildMirror, mirrorPath } from './mirror.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BUILD = join(REPO, '.build');
-const MIRROR = join(BUILD, 'kernel-js');
 
 /**
  * What CI runs on 6.1: the loader, CO-RE, global data, maps, ring and perf buffers, skeletons, and the
@@ -143,20 +142,32 @@ async function main(): Promise<number> {
   const kernel = prepareKernel(series, join(BUILD, 'kernels'), log);
   log(`kernel ${kernel.release} (${kernel.pkg})`);
 
+  // A mirror of its own per run: the guest reads it through 9p while it runs, so another run that
+  // rebuilt a shared one would pull files from under it.
+  const mirror = join(BUILD, `kernel-js-${process.pid}`);
+  try {
+    return await runIn(kernel, mirror, values, positionals);
+  } finally {
+    rmSync(mirror, { recursive: true, force: true });
+  }
+}
+
+async function runIn(kernel: KernelImage, mirror: string, values: { smoke: boolean; shell?: string; accel: string; cpus: string; mem: string; timeout: string; append: string },
+  positionals: string[]): Promise<number> {
   let cmd: string;
   if (values.shell !== undefined) {
     cmd = values.shell;
   } else {
     // Tests run from the mirror, with the runner's per-file timeout sized for an emulated CPU.
     log('compiling the repository to JavaScript for the guest');
-    buildMirror(REPO, MIRROR);
+    buildMirror(REPO, mirror);
     const files = values.smoke ? SMOKE_SET : positionals;
     cmd = `TEST_TIMEOUT=\${TEST_TIMEOUT:-1500} node test/runner.js ${files.map((f) => mirrorPath(REPO, resolve(REPO, f))).join(' ')}`;
   }
   const accel = values.accel === 'auto' ? ((await kvmWorks(kernel)) ? 'kvm' : 'tcg') : values.accel;
   if (accel !== 'kvm' && accel !== 'tcg') throw new Error(`--accel takes auto, kvm or tcg, not '${accel}'`);
   const started = Date.now();
-  const r = await boot(kernel, cmd, values.shell !== undefined ? REPO : MIRROR, {
+  const r = await boot(kernel, cmd, values.shell !== undefined ? REPO : mirror, {
     accel, cpus: Number(values.cpus), mem: values.mem, append: values.append, timeoutMs: Number(values.timeout) * 60_000,
   });
   log(`guest finished in ${((Date.now() - started) / 1000).toFixed(0)} s with status ${r.status ?? 'none'}${r.timedOut ? ' (timed out: killed)' : ''}`);
