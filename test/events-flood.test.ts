@@ -57,6 +57,7 @@ for (const kind of ['perf', 'ring'] as const) {
       assert.is(r.code, 0, r.err);
       assert.match(r.out, /stopped after \d+ records/);
       assert.ok(r.stopMs < STOP_MS, `stopped ${Math.round(r.stopMs)} ms after SIGINT`);
+      console.log(`  ${kind} ${mode}: exited ${Math.round(r.stopMs)} ms after SIGINT (${/stopped after (\d+)/.exec(r.out)![1]} records)`);
     });
   }
 }

@@ -49,8 +49,11 @@ async function programsGone(ids: number[]): Promise<boolean> {
   return !ids.some(programExists);
 }
 
-/** Runs runqslower for `ms`, then sends `signal`; returns exit code and output. */
-function runFor(args: string[], ms: number, signal: NodeJS.Signals): Promise<{ code: number | null; out: string; err: string; progIds: number[]; stopMs: number }> {
+/**
+ * Runs runqslower for `ms` once it traces, then sends `signal`; returns exit code and output. `load`
+ * starts once tracing has begun (so that it does not slow the start) and returns its stopper.
+ */
+function runFor(args: string[], ms: number, signal: NodeJS.Signals, load?: () => () => void): Promise<{ code: number | null; out: string; err: string; progIds: number[]; stopMs: number }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', RQ, ...args], { cwd: REPO_ROOT });
     let out = '';
@@ -62,17 +65,21 @@ function runFor(args: string[], ms: number, signal: NodeJS.Signals): Promise<{ c
     let busy: NodeJS.Timeout | undefined;
     let progIds: number[] = [];
     let killedAt = NaN;
+    let stopLoad: (() => void) | undefined;
     child.stdout.on('data', () => {
       if (timer || !out.includes('LAT(us)')) return;
       busy = setInterval(() => { spawn('true'); }, 20);
+      stopLoad = load?.();
       timer = setTimeout(() => {
         progIds = programIdsOf(child.pid!);
         killedAt = performance.now();
         child.kill(signal);
       }, ms);
     });
-    const deadline = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    // Startup included: node with tsx takes several seconds under an emulated kernel.
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 90_000);
     child.on('exit', (code) => {
+      stopLoad?.();
       clearInterval(busy);
       clearTimeout(timer);
       clearTimeout(deadline);
@@ -105,16 +112,18 @@ test('runqslower 0 under a flood of context switches exits promptly on SIGINT', 
   // Two pipelines that pass one byte at a time: every byte is a wake-up and a context switch, more
   // than runqslower prints (issue 15: on 6.1 it took 23 s to exit, on 6.12 it had to be killed).
   // Each load runs in its own process group, ended by that group's id.
-  const load = [0, 1].map(() => spawn('sh', ['-c', 'dd if=/dev/zero bs=1 2>/dev/null | dd of=/dev/null bs=1 2>/dev/null'], { detached: true, stdio: 'ignore' }));
-  try {
-    const r = await runFor(['0'], 2000, 'SIGINT');
-    assert.is(r.code, 0, `exit ${r.code} ${Math.round(r.stopMs)} ms after SIGINT\n${r.err}`);
-    assert.ok(r.out.split('\n').length > 100, 'the load made events');
-    // Promptly: a few ms here; the limit leaves room for emulated kernels (10-30x slower).
-    assert.ok(r.stopMs < 10_000, `exited ${Math.round(r.stopMs)} ms after SIGINT`);
-  } finally {
-    for (const p of load) process.kill(-p.pid!, 'SIGKILL');
-  }
+  const flood = (): (() => void) => {
+    const load = [0, 1].map(() => spawn('sh', ['-c', 'dd if=/dev/zero bs=1 2>/dev/null | dd of=/dev/null bs=1 2>/dev/null'], { detached: true, stdio: 'ignore' }));
+    return () => { for (const p of load) process.kill(-p.pid!, 'SIGKILL'); };
+  };
+  const r = await runFor(['0'], 2000, 'SIGINT', flood);
+  assert.ok(r.out.includes('LAT(us)'), `runqslower did not start tracing:\n${r.out}\n${r.err}`);
+  assert.ok(!Number.isNaN(r.stopMs), 'SIGINT was sent');
+  assert.is(r.code, 0, `exit ${r.code} ${Math.round(r.stopMs)} ms after SIGINT\n${r.err}`);
+  assert.ok(r.out.split('\n').length > 100, 'the load made events');
+  // Promptly: a few ms here; the limit leaves room for emulated kernels (10-30x slower).
+  assert.ok(r.stopMs < 10_000, `exited ${Math.round(r.stopMs)} ms after SIGINT`);
+  console.log(`  runqslower 0 under the flood: exited ${Math.round(r.stopMs)} ms after SIGINT (${r.out.split('\n').length} lines)`);
 });
 
 test('runqslower -p filters by process (its own wake-ups only)', async () => {
