@@ -458,6 +458,9 @@ export class PerfBuffer extends EventStream<PerfCpuBuffer, PerfCallback> {
 
     super('PerfBuffer', new RecordView(new DataView(new ArrayBuffer(0)), 'PerfBuffer'), callback, true);
     this.label = `PerfBuffer (map ${m.name})`;
+    this.readyNow = opts.watermark === undefined && wakeupEvents === 1
+      ? () => !this.isClosed && this.parts.some((b) => b.availableBytes > 0)
+      : undefined;
     this.onLost = opts.onLost;
     // Our own reference to the map file, so close() can clear the entries even if the caller has
     // closed its map by then.
@@ -486,6 +489,13 @@ export class PerfBuffer extends EventStream<PerfCpuBuffer, PerfCallback> {
       throw e;
     }
   }
+
+  /**
+   * With a wake-up for every sample (the default), a sample in a ring means a wake-up was signalled:
+   * a wait whose watch starts just after that wake-up would miss it (see Waiter), so it looks at the
+   * rings. With `wakeupEvents` > 1 or `watermark`, samples below the threshold wait, as in libbpf.
+   */
+  protected override readonly readyNow: (() => boolean) | undefined;
 
   /** The per-CPU buffers (perf_buffer__buffer_cnt / __buffer_fd). */
   get buffers(): readonly PerfCpuBuffer[] {

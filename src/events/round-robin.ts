@@ -30,6 +30,8 @@ export interface RoundRobinHooks<R extends PeekableRing> {
   /** Records which ring's record is out (null once it is released). */
   hold(ring: R | null): void;
   closed(): boolean;
+  /** Passed to Waiter.wait: records a wake-up announced before the watch started. */
+  readyNow?: (() => boolean) | undefined;
 }
 
 export async function* roundRobin<R extends PeekableRing>(h: RoundRobinHooks<R>): AsyncGenerator<RecordView, void, undefined> {
@@ -63,6 +65,6 @@ export async function* roundRobin<R extends PeekableRing>(h: RoundRobinHooks<R>)
       continue;
     }
     sinceTurn = 0;
-    if ((await h.waiter.wait(-1)) === 'closed') return;
+    if ((await h.waiter.wait(-1, undefined, h.readyNow)) === 'closed') return;
   }
 }

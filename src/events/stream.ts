@@ -104,6 +104,12 @@ export abstract class EventStream<R extends StreamRing<C>, C> {
    */
   protected abstract drainBeforeWait(waited: boolean): number;
 
+  /**
+   * Checked when a wait's watch has started (Waiter.wait's readyNow): whether the rings already hold
+   * records that a wake-up has announced, which the watch may not report (perf events; see Waiter).
+   */
+  protected readonly readyNow: (() => boolean) | undefined = undefined;
+
   /** poll(0) without waiting at all: a record count, or undefined to go through the wait loop. */
   protected pollNow(): number | undefined {
     return undefined;
@@ -204,7 +210,7 @@ export abstract class EventStream<R extends StreamRing<C>, C> {
       // The rings are drained inside the readiness callback (#drainWhenReady): records reach the
       // callbacks one libuv callback after the wake-up, with no promise hop in between.
       this.#readyCount = 0;
-      const r = await this.waiter.wait(left, this.#drainWhenReady);
+      const r = await this.waiter.wait(left, this.#drainWhenReady, this.readyNow);
       if (this.#readyCount > 0) return this.#readyCount;
       if (r !== 'ready') return 0;
       // A readiness remembered from before this wait: drainBeforeWait takes what is there; with
@@ -237,6 +243,7 @@ export abstract class EventStream<R extends StreamRing<C>, C> {
         peek: (p) => p._peek(this.view, this.onLost),
         hold: (p) => { this.held = p; },
         closed: () => this.isClosed,
+        readyNow: this.readyNow,
       });
     } finally {
       this.#iterating = false;

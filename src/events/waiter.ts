@@ -51,8 +51,14 @@ export class Waiter {
    * remembered from before, which resolves 'ready' at once): true settles the wait as 'ready', false
    * keeps waiting, and an exception rejects the wait with it. It may close the owner (the wait then
    * resolves 'closed').
+   *
+   * `readyNow` runs once the watch has started: true settles the wait as 'ready' at once. It covers
+   * what the watch cannot see: starting a libuv watch adds the epoll fd to libuv's, and the kernel
+   * polls the fds inside twice (when it is added, and when libuv's epoll_wait collects it); perf events
+   * report a wake-up only to the first poll after it, so a wake-up that lands just before the watch
+   * starts is reported to nobody. The owner checks its rings instead.
    */
-  wait(timeoutMs: number, onReady?: () => boolean): Promise<WaitResult> {
+  wait(timeoutMs: number, onReady?: () => boolean, readyNow?: () => boolean): Promise<WaitResult> {
     if (this.#closed) return Promise.resolve('closed');
     if (this.#resolve) {
       return Promise.reject(new StateError(`${this.#what}: another poll() or iteration is already waiting`, { cmd: 'poll', errno: 16 }));
@@ -72,6 +78,10 @@ export class Waiter {
       this.#reject = reject;
       this.#onReady = onReady ?? null;
       this.#startPoller();
+      if (readyNow?.()) {
+        this.#settle('ready');
+        return;
+      }
       if (timeoutMs > 0) this.#timer = setTimeout(() => this.#settle('timeout'), timeoutMs);
     });
   }
