@@ -44,6 +44,8 @@ process.once('SIGINT', () => {
   buf.close();
 });
 
+// Loaded and listening: the parent can tell a slow start from a flood that never began.
+process.stderr.write('consumer ready\n');
 // A few records to start with; from then on each record brings the next one.
 for (let i = 0; i < 4; i++) emit();
 if (mode === 'iterate') {
