@@ -88,8 +88,25 @@ async function main(): Promise<void> {
       }
       rows.push({ name: cold ? 'cold: vmlinux.h made, compile, strip, skeleton' : 'warm: vmlinux.h there, compile, strip, skeleton', make: summarize(a), ts: summarize(b) });
     }
+    // The skeleton step alone, from the same object: `tsbpf gen skeleton` against `bpftool gen skeleton`.
+    {
+      const a: number[] = [];
+      const b: number[] = [];
+      const gen = (): number => timed(() => run(process.execPath, [CLI, 'gen', 'skeleton', 'make.bpf.o', 'name', 'bootstrap'], { cwd: work, stdout: join(work, 'gen.skel.ts') }));
+      const tool = (): number => timed(() => run('bpftool', ['gen', 'skeleton', 'make.bpf.o', 'name', 'bootstrap'], { cwd: work, stdout: join(work, 'make.skel.h') }));
+      for (let i = 0; i < iters; i++) {
+        if (i % 2) {
+          a.push(tool());
+          b.push(gen());
+        } else {
+          b.push(gen());
+          a.push(tool());
+        }
+      }
+      rows.push({ name: 'gen skeleton alone (whole process)', make: summarize(a), ts: summarize(b) });
+    }
     const f = (s: Summary): string => `${s.median.toFixed(0)} ms (p10 ${s.p10.toFixed(0)}, p90 ${s.p90.toFixed(0)})`;
-    process.stdout.write(`\n| examples/bootstrap.bpf.c | bpftool + clang + llvm-strip | tsbpf build | time ratio |\n|---|---|---|---|\n`);
+    process.stdout.write(`\n| examples/bootstrap.bpf.c | bpftool (+ clang + llvm-strip) | tsbpf | time ratio |\n|---|---|---|---|\n`);
     for (const r of rows) process.stdout.write(`| ${r.name} | ${f(r.make)} | ${f(r.ts)} | ${(r.ts.median / r.make.median).toFixed(2)}× |\n`);
     process.stdout.write(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
   } finally {
