@@ -49,6 +49,7 @@ export function ensureHostTools(log: (m: string) => void): void {
   if (!have('depmod') && !existsSync('/sbin/depmod') && !existsSync('/usr/sbin/depmod')) need.push('kmod');
   if (!have('cpio')) need.push('cpio');
   if (!have('xz')) need.push('xz-utils');
+  if (!have('zstd')) need.push('zstd');
   if (!need.length) return;
   if (process.getuid?.() !== 0) throw new Error(`missing ${need.join(', ')}: install them (apt-get install ${need.join(' ')})`);
   log(`installing ${need.join(' ')} with apt-get`);
@@ -79,19 +80,30 @@ export function newestPackage(series: string): string {
   return names[names.length - 1]!;
 }
 
-/** The uncompressed kernel: the xz stream inside the bzImage, found by its magic. */
+/** How Debian compresses the kernel inside the bzImage: 6.1 with xz, 6.12 with zstd. */
+const PAYLOADS = [
+  { magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], cmd: 'xz', args: ['-dc', '--single-stream'] },
+  { magic: [0x28, 0xb5, 0x2f, 0xfd], cmd: 'zstd', args: ['-dc'] },
+  { magic: [0x1f, 0x8b, 0x08], cmd: 'gzip', args: ['-dc'] },
+];
+
+/**
+ * The uncompressed kernel: the compressed stream inside the bzImage, found by its magic. The
+ * decompressors may complain about the bytes after the stream; the output counts if it is an ELF.
+ */
 function extractVmlinux(bzImage: string, out: string): void {
   const img = readFileSync(bzImage);
-  const magic = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
-  for (let off = img.indexOf(magic); off >= 0; off = img.indexOf(magic, off + 1)) {
-    const r = spawnSync('xz', ['-dc', '--single-stream'], { input: img.subarray(off), maxBuffer: 1 << 30 });
-    const elf = r.stdout;
-    if (elf && elf.length > 4 && elf.readUInt32BE(0) === 0x7f454c46) {
-      writeFileSync(out, elf);
-      return;
+  for (const p of PAYLOADS) {
+    const magic = Buffer.from(p.magic);
+    for (let off = img.indexOf(magic); off >= 0; off = img.indexOf(magic, off + 1)) {
+      const elf = spawnSync(p.cmd, p.args, { input: img.subarray(off), maxBuffer: 1 << 30 }).stdout;
+      if (elf && elf.length > 4 && elf.readUInt32BE(0) === 0x7f454c46) {
+        writeFileSync(out, elf);
+        return;
+      }
     }
   }
-  throw new Error(`${bzImage}: no xz-compressed ELF kernel inside (is it a Debian amd64 bzImage?)`);
+  throw new Error(`${bzImage}: no xz-, zstd- or gzip-compressed ELF kernel inside (is it a Debian amd64 bzImage?)`);
 }
 
 /** Modules in load order (dependencies first) for `names`, from depmod's modules.dep. */
@@ -101,7 +113,9 @@ function moduleClosure(modDir: string, names: readonly string[]): string[] {
     const [mod, rest] = line.split(':');
     if (mod) deps.set(mod, (rest ?? '').trim().split(/\s+/).filter(Boolean));
   }
-  const byName = new Map([...deps.keys()].map((p) => [p.split('/').pop()!.replace(/\.ko(\.\w+)?$/, ''), p]));
+  const byName = new Map([...deps.keys()].map((p) => [moduleName(p), p]));
+  // Built into the kernel (virtio_pci is, in 6.12): nothing to load.
+  const builtin = new Set(readFileSync(join(modDir, 'modules.builtin'), 'utf8').split('\n').filter(Boolean).map(moduleName));
   const order: string[] = [];
   const visit = (path: string): void => {
     if (order.includes(path)) return;
@@ -110,11 +124,30 @@ function moduleClosure(modDir: string, names: readonly string[]): string[] {
     order.push(path);
   };
   for (const n of names) {
+    if (builtin.has(n)) continue;
     const p = byName.get(n);
-    if (!p) throw new Error(`module ${n} is not in ${modDir} (built in? then drop it from BOOT_MODULES)`);
+    if (!p) throw new Error(`module ${n} is neither in ${modDir} nor built in`);
     visit(p);
   }
   return order;
+}
+
+/** kernel/fs/9p/9p.ko.xz → 9p. */
+function moduleName(path: string): string {
+  return path.split('/').pop()!.replace(/\.ko(\.\w+)?$/, '');
+}
+
+/** Decompressors for modules (6.12's are .ko.xz): busybox's insmod takes plain .ko files only. */
+const MODULE_DECOMPRESS: Record<string, string[]> = { '.xz': ['xz', '-dc'], '.zst': ['zstd', '-dc'], '.gz': ['gzip', '-dc'] };
+
+/** Copies a module into the initramfs as a plain `NAME.ko`. */
+function copyModule(from: string, dir: string): void {
+  const to = join(dir, `${moduleName(from)}.ko`);
+  const ext = /\.ko(\.\w+)$/.exec(from)?.[1];
+  if (!ext) return copyFileSync(from, to);
+  const d = MODULE_DECOMPRESS[ext];
+  if (!d) throw new Error(`${from}: no decompressor known for ${ext} modules`);
+  writeFileSync(to, run(d[0]!, [...d.slice(1), from]));
 }
 
 /** The initramfs's /init: mount the host's root read-only under a tmpfs overlay, then switch to it. */
@@ -124,7 +157,7 @@ function initScript(modules: readonly string[]): string {
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-${modules.map((m) => `insmod /modules/${m.split('/').pop()}`).join('\n')}
+${modules.map((m) => `insmod /modules/${moduleName(m)}.ko`).join('\n')}
 mkdir -p /lower /upper /newroot
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro root /lower || { echo "tsbpf-init: cannot mount the host root"; poweroff -f; }
 mount -t tmpfs -o size=75% tmpfs /upper
@@ -162,7 +195,7 @@ export function prepareKernel(series: string, cacheRoot: string, log: (m: string
     copyFileSync(existsSync('/bin/busybox') ? '/bin/busybox' : '/usr/bin/busybox', join(initDir, 'bin', 'busybox'));
     chmodSync(join(initDir, 'bin', 'busybox'), 0o755);
     const modules = moduleClosure(modDir, BOOT_MODULES);
-    for (const m of modules) copyFileSync(join(modDir, m), join(initDir, 'modules', m.split('/').pop()!));
+    for (const m of modules) copyModule(join(modDir, m), join(initDir, 'modules'));
     writeFileSync(join(initDir, 'init'), initScript(modules), { mode: 0o755 });
     const list = spawnSync('find', ['.', '-print0'], { cwd: initDir }).stdout;
     writeFileSync(join(dir, 'initramfs.cpio.tmp'), run('cpio', ['--null', '-o', '-H', 'newc', '--quiet'], { cwd: initDir, input: list }));
