@@ -151,7 +151,8 @@ needsToolchain('build: vmlinux.h is made once per distinct BTF and reused', () =
   assert.match(dirs[0]!, /^vmlinux-[0-9a-f]{16}$/);
   // This boot's entry is remembered, so that rebuilds need not read the kernel's BTF again.
   const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  assert.is(readFileSync(join(cache, `boot-${bootId}`), 'utf8'), dirs[0]);
+  const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  assert.is(readFileSync(join(cache, `boot-${bootId}-${version}`), 'utf8'), dirs[0]);
   const header = join(cache, dirs[0]!, 'vmlinux.h');
   assert.match(readFileSync(header, 'utf8'), /^#ifndef __VMLINUX_H__/);
   const mtime = statSync(header).mtimeMs;

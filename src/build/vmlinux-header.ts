@@ -27,11 +27,12 @@ async function btfForHeader(path: string): Promise<Uint8Array> {
 
 /**
  * The running kernel's BTF cannot change before the next boot, so the cache remembers, per boot id,
- * which entry is this boot's: a rebuild then neither reads nor hashes the 5+ MB of sysfs BTF.
+ * which entry is this boot's: a rebuild then neither reads nor hashes the 5+ MB of sysfs BTF. The
+ * version is in the name, as it is in the entries' key: an upgraded tsbpf makes its own entry.
  */
 function bootMemo(cache: string): string | undefined {
   try {
-    return join(cache, `boot-${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}`);
+    return join(cache, `boot-${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}-${tsbpfVersion()}`);
   } catch {
     return undefined;
   }

@@ -8,6 +8,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { haveCommand } from '../support/compile.js';
 
 export interface KernelImage {
   /** The Debian package, e.g. linux-image-6.1.0-57-amd64. */
@@ -37,19 +38,15 @@ function run(cmd: string, args: string[], opts: { cwd?: string; input?: Buffer }
   return execFileSync(cmd, args, { cwd: opts.cwd, input: opts.input, maxBuffer: 1 << 30, stdio: ['pipe', 'pipe', 'inherit'] });
 }
 
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
 /** Installs the host tools the runner needs from Debian when they are missing (as npm test does for clang). */
 export function ensureHostTools(log: (m: string) => void): void {
   const need: string[] = [];
-  if (!have('qemu-system-x86_64')) need.push('qemu-system-x86');
+  if (!haveCommand('qemu-system-x86_64')) need.push('qemu-system-x86');
   if (!existsSync('/bin/busybox') && !existsSync('/usr/bin/busybox')) need.push('busybox-static');
-  if (!have('depmod') && !existsSync('/sbin/depmod') && !existsSync('/usr/sbin/depmod')) need.push('kmod');
-  if (!have('cpio')) need.push('cpio');
-  if (!have('xz')) need.push('xz-utils');
-  if (!have('zstd')) need.push('zstd');
+  if (!haveCommand('depmod') && !existsSync('/sbin/depmod') && !existsSync('/usr/sbin/depmod')) need.push('kmod');
+  if (!haveCommand('cpio')) need.push('cpio');
+  if (!haveCommand('xz')) need.push('xz-utils');
+  if (!haveCommand('zstd')) need.push('zstd');
   if (!need.length) return;
   if (process.getuid?.() !== 0) throw new Error(`missing ${need.join(', ')}: install them (apt-get install ${need.join(' ')})`);
   log(`installing ${need.join(' ')} with apt-get`);
@@ -185,7 +182,7 @@ export function prepareKernel(series: string, cacheRoot: string, log: (m: string
     run('dpkg-deb', ['-x', deb, rootDir], { cwd: dir });
     rmSync(join(dir, deb));
     const release = readdirSync(join(rootDir, 'lib', 'modules'))[0]!;
-    const depmod = ['depmod', '/sbin/depmod', '/usr/sbin/depmod'].find((c) => c.includes('/') ? existsSync(c) : have(c))!;
+    const depmod = ['depmod', '/sbin/depmod', '/usr/sbin/depmod'].find((c) => c.includes('/') ? existsSync(c) : haveCommand(c))!;
     run(depmod, ['-b', rootDir, release]);
     extractVmlinux(join(rootDir, 'boot', `vmlinuz-${release}`), join(dir, 'vmlinux'));
 
